@@ -1,0 +1,50 @@
+# The two commands of the README: `make demo` and `make test`.
+# Each installs what it needs: Debian's iptables, nftables and iproute2 where
+# missing (apt-get, as root), and netc with its Python dependencies into .venv.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test golden system venv clean
+
+system:
+	@missing=""; \
+	for pair in ip:iproute2 iptables-restore:iptables nft:nftables; do \
+	  cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing$$missing with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "note: missing$$missing (install them as root for the kernel tests)"; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip >/dev/null
+	touch $@
+
+# A plain (non-editable) install, every time: tests run what users install.
+venv: $(STAMP)
+	$(BIN)/pip install -q '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/pip install -q --no-deps --force-reinstall . 2>&1 | grep -v '^WARNING: Location' || true
+	@$(BIN)/netc --version
+
+test: system venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+demo: system venv
+	$(BIN)/python examples/demo.py
+
+# Rewrite golden/ from the current compiler (the run still fails; review the diff).
+golden: system venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_golden.py --update-golden || true
+	@echo "golden/ rewritten: review it with git diff before committing"
+
+clean:
+	rm -rf $(VENV) build *.egg-info

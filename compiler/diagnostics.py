@@ -1,0 +1,150 @@
+"""Diagnostics: one type for every message netc gives about a spec, one renderer.
+
+Every stage reports problems through a `Reporter`; nothing raises past the CLI.
+A diagnostic renders as
+
+    spec.netc:12:5: error: unknown option 'pubish' in container 'web'; did you mean 'publish'?
+       12 |     pubish 8080:80
+          |     ^~~~~~
+    spec.netc:3:1: note: first defined here
+
+Positions are 1-based lines and columns counted in characters. The renderer
+needs the text of each file, which the parser registers in `Sources`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Iterable
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Span:
+    """A region of a source file. Carried by nodes, never compared by them."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    span: Span | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    severity: str  # "error" or "warning"
+    message: str
+    span: Span | None = None
+    notes: tuple[Note, ...] = ()
+
+    def sort_key(self) -> tuple:
+        s = self.span
+        return (s is None, s.file if s else "", s.line if s else 0, s.col if s else 0, self.message)
+
+
+class Sources:
+    """The text of every file read, for rendering source lines under messages."""
+
+    def __init__(self) -> None:
+        self._lines: dict[str, list[str]] = {}
+
+    def add(self, name: str, text: str) -> None:
+        self._lines[name] = text.split("\n")
+
+    def line(self, name: str, number: int) -> str | None:
+        lines = self._lines.get(name)
+        if lines is None or not 1 <= number <= len(lines):
+            return None
+        return lines[number - 1].rstrip("\r")
+
+
+class Reporter:
+    """Collects diagnostics from every stage; `errors` tells whether to stop."""
+
+    def __init__(self) -> None:
+        self.diagnostics: list[Diagnostic] = []
+
+    def error(self, span: Span | None, message: str, notes: Iterable[Note] = ()) -> None:
+        self.diagnostics.append(Diagnostic("error", message, span, tuple(notes)))
+
+    def warning(self, span: Span | None, message: str, notes: Iterable[Note] = ()) -> None:
+        self.diagnostics.append(Diagnostic("warning", message, span, tuple(notes)))
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for d in self.diagnostics if d.severity == "error")
+
+    def sorted(self) -> list[Diagnostic]:
+        # Deduplicate (an include spliced twice must not double its messages).
+        seen: dict[tuple, Diagnostic] = {}
+        for d in self.diagnostics:
+            seen.setdefault((d.severity, d.message, d.span, d.notes), d)
+        return sorted(seen.values(), key=Diagnostic.sort_key)
+
+
+class CompileFailed(Exception):
+    """Raised by the pure entry points when a spec has errors."""
+
+    def __init__(self, diagnostics: list[Diagnostic], sources: Sources) -> None:
+        super().__init__(f"{sum(d.severity == 'error' for d in diagnostics)} error(s)")
+        self.diagnostics = diagnostics
+        self.sources = sources
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """'; did you mean 'x'?' for the closest choice, or ''."""
+    close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _show(text: str) -> str:
+    # A message quotes user input; keep it on one line and printable.
+    return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+
+
+def quote(text: str) -> str:
+    """User input quoted for a message: one line, printable, in single quotes."""
+    return f"'{_show(text)}'"
+
+
+def _excerpt(sources: Sources, span: Span) -> list[str]:
+    text = sources.line(span.file, span.line)
+    if text is None:
+        return []
+    # Show tabs as single spaces so that the caret lines up on any terminal.
+    shown = "".join(" " if c == "\t" else (c if c.isprintable() else "?") for c in text)
+    width = len(str(span.line))
+    start = min(span.col - 1, len(shown))
+    end = span.end_col - 1 if span.end_line == span.line else len(shown)
+    length = max(1, min(end, len(shown)) - start)
+    marker = " " * start + "^" + "~" * (length - 1)
+    return [f" {span.line} | {shown}", f" {' ' * width} | {marker}"]
+
+
+def render(diagnostic: Diagnostic, sources: Sources) -> str:
+    lines = []
+    d = diagnostic
+    prefix = f"{d.span.file}:{d.span.line}:{d.span.col}: " if d.span else "netc: "
+    lines.append(f"{prefix}{d.severity}: {d.message}")
+    if d.span:
+        lines.extend(_excerpt(sources, d.span))
+    for note in d.notes:
+        where = f"{note.span.file}:{note.span.line}:{note.span.col}: " if note.span else "netc: "
+        lines.append(f"{where}note: {note.message}")
+        if note.span:
+            lines.extend(_excerpt(sources, note.span))
+    return "\n".join(lines) + "\n"
+
+
+def render_all(diagnostics: Iterable[Diagnostic], sources: Sources) -> str:
+    return "".join(render(d, sources) for d in diagnostics)

@@ -1,0 +1,178 @@
+"""The model: a spec's declarations, typed, each value with its source span.
+
+Built from syntax blocks by build.py; nothing is defaulted, bound or
+allocated yet (that is resolve.py). Optional options are None when absent.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from netaddr import EUI, IPAddress, IPNetwork
+
+from .diagnostics import Span
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class At(Generic[T]):
+    """A value and where the spec wrote it."""
+
+    value: T
+    span: Span = field(compare=False, repr=False)
+
+
+class Proto(str, enum.Enum):
+    TCP = "tcp"
+    UDP = "udp"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+PROTO_ORDER = {Proto.TCP: 0, Proto.UDP: 1}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PortRange:
+    lo: int
+    hi: int
+
+    def __len__(self) -> int:
+        return self.hi - self.lo + 1
+
+    def __iter__(self):
+        return iter(range(self.lo, self.hi + 1))
+
+    def __str__(self) -> str:
+        return str(self.lo) if self.lo == self.hi else f"{self.lo}-{self.hi}"
+
+
+@dataclass(frozen=True, slots=True)
+class Expose:
+    proto: Proto
+    ports: PortRange
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishDecl:
+    """`publish [IP:][HOSTPORT]:CPORT[/PROTO]`; host_ports None means drawn."""
+
+    host_ip: IPAddress | None
+    host_ports: PortRange | None
+    container_ports: PortRange
+    proto: Proto
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDecl:
+    target: At[str]
+    alias: At[str]
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AddHost:
+    name: str
+    ip: IPAddress
+    span: Span = field(compare=False, repr=False)
+
+
+class NetKind(str, enum.Enum):
+    BRIDGE = "bridge"        # the default bridge, or a named one (target)
+    NONE = "none"
+    HOST = "host"
+    CONTAINER = "container"  # target: the container whose stack is shared
+
+
+@dataclass(frozen=True, slots=True)
+class NetMode:
+    kind: NetKind
+    target: str | None
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class HostDecl:
+    nameservers: tuple[At[IPAddress], ...] = ()
+    search: tuple[At[str], ...] = ()
+    options: tuple[At[str], ...] = ()
+    routes: tuple[At[IPNetwork], ...] = ()
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonDecl:
+    bridge: At[str] | None = None
+    bip: At[IPNetwork] | None = None
+    fixed_cidr: At[IPNetwork] | None = None
+    mtu: At[int] | None = None
+    icc: At[bool] | None = None
+    iptables: At[bool] | None = None
+    ip_forward: At[bool] | None = None
+    ip_masq: At[bool] | None = None
+    ip: At[IPAddress] | None = None
+    port_range: At[PortRange] | None = None
+    dns: tuple[At[IPAddress], ...] = ()
+    dns_search: tuple[At[str], ...] = ()
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeDecl:
+    name: At[str]
+    bip: At[IPNetwork] | None = None
+    fixed_cidr: At[IPNetwork] | None = None
+    mtu: At[int] | None = None
+    icc: At[bool] | None = None
+    external: At[bool] | None = None
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerDecl:
+    name: At[str]
+    net: NetMode | None = None
+    hostname: At[str] | None = None
+    ip: At[IPAddress] | None = None
+    mac: At[EUI] | None = None
+    expose: tuple[Expose, ...] = ()
+    publish: tuple[PublishDecl, ...] = ()
+    publish_all: At[bool] | None = None
+    link: tuple[LinkDecl, ...] = ()
+    dns: tuple[At[IPAddress], ...] = ()
+    dns_search: tuple[At[str], ...] = ()
+    dns_option: tuple[At[str], ...] = ()
+    add_host: tuple[AddHost, ...] = ()
+    netns: At[str] | None = None
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class P2PEnd:
+    container: At[str]
+    address: At[IPNetwork]
+    iface: At[str] | None
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class P2PDecl:
+    a: At[str]
+    b: At[str]
+    ends: tuple[P2PEnd, ...]
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    host: HostDecl | None
+    daemon: DaemonDecl
+    bridges: tuple[BridgeDecl, ...]
+    containers: tuple[ContainerDecl, ...]
+    p2ps: tuple[P2PDecl, ...]

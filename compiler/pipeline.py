@@ -1,0 +1,66 @@
+"""The pure entry points: spec file -> diagnostics, IR, lock, artifacts.
+
+Nothing here writes a file; the CLI does. `load` runs the front end (parse,
+build, resolve); `compile` adds the backends and returns artifact name -> text.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from . import build, lock as lockfile, parse, resolve
+from .diagnostics import CompileFailed, Diagnostic, Reporter, Sources
+from .ir import Network
+from .lock import Lock
+
+NETNS_PREFIX = "netc-"
+
+
+@dataclass
+class Loaded:
+    network: Network
+    lock: Lock
+    old_lock: Lock
+    diagnostics: list[Diagnostic]
+    sources: Sources
+
+
+def lock_path(spec_path: str) -> str:
+    root, ext = os.path.splitext(spec_path)
+    return (root if ext == ".netc" else spec_path) + ".lock"
+
+
+def read_lock(spec_path: str, reporter: Reporter) -> Lock:
+    path = lock_path(spec_path)
+    try:
+        text = open(path, encoding="utf-8").read()
+    except FileNotFoundError:
+        return Lock()
+    except (OSError, UnicodeDecodeError) as exc:
+        reporter.error(None, f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
+        return Lock()
+    try:
+        return lockfile.parse(text)
+    except lockfile.LockError as exc:
+        reporter.error(None, f"{path} is damaged: {exc}; delete it to allocate afresh")
+        return Lock()
+
+
+def load(spec_path: str, *, netns_prefix: str = NETNS_PREFIX, frozen: bool = False,
+         lock: Lock | None = None) -> Loaded:
+    """Parse, build and resolve a spec. Raises CompileFailed with every error found."""
+    reporter, sources = Reporter(), Sources()
+    blocks = parse.parse_file(spec_path, reporter, sources)
+    spec = build.build(blocks, reporter)
+    old = lock if lock is not None else read_lock(spec_path, reporter)
+    if reporter.errors:
+        raise CompileFailed(reporter.sorted(), sources)
+    network, new = resolve.resolve(spec, reporter, sources, old, netns_prefix, spec_path)
+    if network is not None and frozen and new != old:
+        changes = lockfile.diff(old, new)
+        reporter.error(None, f"--frozen: {lock_path(spec_path)} would change ({len(changes)} value(s)):\n  "
+                             + "\n  ".join(changes) + "\nrun `netc compile` without --frozen and commit the lock")
+    if reporter.errors or network is None:
+        raise CompileFailed(reporter.sorted(), sources)
+    return Loaded(network, new, old, reporter.sorted(), sources)

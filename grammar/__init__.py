@@ -1,0 +1,1 @@
+"""The netc grammar (netc.lark), shipped inside the package."""

@@ -1,0 +1,1 @@
+"""The jinja2 templates of every generated file, shipped inside the package."""
