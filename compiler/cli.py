@@ -44,6 +44,111 @@ def cmd_check(args) -> int:
     return 0
 
 
+def _write_tree(out: str, artifacts: dict[str, str]) -> None:
+    """Make OUT exactly the tree: write every artifact, remove files netc no longer makes."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise _UserError(f"{out} exists and is not a folder")
+    if os.path.isdir(out) and os.listdir(out) and not os.path.exists(os.path.join(out, "netc.json")):
+        raise _UserError(f"{out} is not empty and holds no netc output (no netc.json): refusing to overwrite it")
+    existing = set(_tree(out)) if os.path.isdir(out) else set()
+    for name, text in artifacts.items():
+        path = os.path.join(out, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + ".netc-tmp"
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.chmod(tmp, 0o755 if name.endswith(".sh") else 0o644)
+        os.replace(tmp, path)
+    for stale in sorted(existing - set(artifacts)):
+        os.remove(os.path.join(out, stale))
+    for root, dirs, files in os.walk(out, topdown=False):
+        if root != out and not os.listdir(root):
+            os.rmdir(root)
+
+
+def _tree(out: str) -> dict[str, str]:
+    found = {}
+    for root, _, files in os.walk(out):
+        for f in files:
+            path = os.path.join(root, f)
+            rel = os.path.relpath(path, out).replace(os.sep, "/")
+            try:
+                found[rel] = open(path, encoding="utf-8").read()
+            except (OSError, UnicodeDecodeError):
+                found[rel] = "<unreadable>\n"
+    return found
+
+
+class _UserError(Exception):
+    pass
+
+
+def cmd_compile(args) -> int:
+    from .pipeline import compile as compile_spec, lock_path
+    artifacts, loaded = compile_spec(args.spec, backend=args.backend, netns_prefix=args.netns_prefix,
+                                     frozen=args.frozen or args.check)
+    _report(loaded.diagnostics, loaded.sources)
+    if args.check:
+        import difflib
+        have = _tree(args.out) if os.path.isdir(args.out) else {}
+        differs = 0
+        for name in sorted(set(have) | set(artifacts)):
+            a, b = have.get(name), artifacts.get(name)
+            if a == b:
+                continue
+            differs += 1
+            sys.stdout.writelines(difflib.unified_diff(
+                (a or "").splitlines(True), (b or "").splitlines(True),
+                f"a/{name}" if a is not None else "/dev/null", f"b/{name}" if b is not None else "/dev/null"))
+        if differs:
+            sys.stderr.write(f"netc: {args.out} differs from the compiled output in {differs} file(s)\n")
+            return 1
+        return 0
+    _write_tree(args.out, artifacts)
+    path = lock_path(args.spec)
+    text = loaded.lock.to_text()
+    old = open(path, encoding="utf-8").read() if os.path.exists(path) else None
+    if old != text:
+        with open(path + ".netc-tmp", "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(path + ".netc-tmp", path)
+    return 0
+
+
+def _run_script(script: str, verb: str) -> int:
+    """Run OUT/apply.sh or OUT/teardown.sh with a progress line and a short report."""
+    import subprocess
+    if not os.path.isfile(script):
+        raise _UserError(f"{script} does not exist: give the folder `netc compile -o` wrote")
+    tty = sys.stderr.isatty()
+    env = {**os.environ, "NETC_PROGRESS": "1"}
+    proc = subprocess.Popen(["sh", script], stderr=subprocess.PIPE, text=True, env=env)
+    last = ""
+    for line in proc.stderr:
+        if line.startswith("netc-progress "):
+            _, number, name = line.rstrip("\n").split(" ", 2)
+            last = name
+            if tty:
+                sys.stderr.write(f"\r\033[Knetc: {verb}: step {number}: {name[:70]}")
+                sys.stderr.flush()
+            continue
+        if tty:
+            sys.stderr.write("\r\033[K")
+        sys.stderr.write(line)
+    rc = proc.wait()
+    if tty:
+        sys.stderr.write("\r\033[K")
+    return 0 if rc == 0 else 1
+
+
+def cmd_apply(args) -> int:
+    return _run_script(os.path.join(args.out, "apply.sh"), "apply")
+
+
+def cmd_teardown(args) -> int:
+    return _run_script(os.path.join(args.out, "teardown.sh"), "teardown")
+
+
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="netc", description="Compile container networking (Docker's classic bridge driver) "
                                          "into reviewable kernel state, and apply it all-or-nothing.")
@@ -59,6 +164,31 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--netns-prefix", default=NETNS_PREFIX, type=_prefix,
                    help=f"prefix of the containers' namespace names (default {NETNS_PREFIX})")
     c.set_defaults(run=cmd_check)
+
+    from .backends import REGISTRY
+    c = sub.add_parser("compile", help="write the output tree (rules, scripts, container files)",
+                       description="Compile SPEC into the folder OUT: apply.sh, teardown.sh, the firewall "
+                                   "rules, containers/NAME/{hosts,resolv.conf,hostname} and netc.json. "
+                                   "Writes SPEC.lock beside the spec with every allocated value.")
+    c.add_argument("spec", metavar="SPEC")
+    c.add_argument("-o", "--out", required=True, metavar="OUT", help="the output folder")
+    c.add_argument("--backend", choices=sorted(REGISTRY), default="iptables", help="firewall backend")
+    c.add_argument("--netns-prefix", default=NETNS_PREFIX, type=_prefix,
+                   help=f"prefix of the containers' namespace names (default {NETNS_PREFIX})")
+    c.add_argument("--frozen", action="store_true", help="fail instead of changing SPEC.lock (for CI)")
+    c.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 with a unified diff where OUT differs from the compiled output")
+    c.set_defaults(run=cmd_compile)
+
+    c = sub.add_parser("apply", help="apply an output tree to this host, all-or-nothing",
+                       description="Run OUT/apply.sh with a progress line: 0 applied, 1 failed and rolled back.")
+    c.add_argument("out", metavar="OUT")
+    c.set_defaults(run=cmd_apply)
+
+    c = sub.add_parser("teardown", help="remove what netc applied on this host",
+                       description="Run OUT/teardown.sh.")
+    c.add_argument("out", metavar="OUT")
+    c.set_defaults(run=cmd_teardown)
     return p
 
 
@@ -68,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except CompileFailed as exc:
         _report(exc.diagnostics, exc.sources)
+        return 2
+    except _UserError as exc:
+        sys.stderr.write(f"netc: error: {exc}\n")
+        return 2
+    except OSError as exc:
+        sys.stderr.write(f"netc: error: {exc.filename or ''}: {exc.strerror or exc}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("netc: interrupted\n")

@@ -64,3 +64,11 @@ def load(spec_path: str, *, netns_prefix: str = NETNS_PREFIX, frozen: bool = Fal
     if reporter.errors or network is None:
         raise CompileFailed(reporter.sorted(), sources)
     return Loaded(network, new, old, reporter.sorted(), sources)
+
+
+def compile(spec_path: str, *, backend: str = "iptables", netns_prefix: str = NETNS_PREFIX,
+            frozen: bool = False, lock: Lock | None = None) -> tuple[dict[str, str], Loaded]:
+    """The output tree as artifact name -> text (and what load returned). Writes nothing."""
+    from .output import render
+    loaded = load(spec_path, netns_prefix=netns_prefix, frozen=frozen, lock=lock)
+    return render(loaded.network, backend), loaded

@@ -1,0 +1,173 @@
+"""The iptables backend: the IR's rules as `iptables-restore --noflush` input.
+
+netc's rules live in its own chains, which the transaction declares (and so
+flushes) and refills: NETC-FORWARD in filter, NETC-DNAT and NETC-POSTROUTING
+in nat. The jumps from the built-in chains are not part of the transaction:
+apply ensures each once (check, then insert), as kube-proxy does, so netc
+never flushes a chain it does not own. Every rule carries a comment naming
+the spec line it comes from, so `iptables -L` explains itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from netaddr import IPNetwork
+
+from .. import ir
+from ..model import PortRange
+from .rules import Match, Neg, Rule, Verdict, net
+
+NAME = "iptables"
+FORWARD, DNAT, POSTROUTING = "NETC-FORWARD", "NETC-DNAT", "NETC-POSTROUTING"
+CHAINS = {"filter": (FORWARD,), "nat": (DNAT, POSTROUTING)}
+LOOPBACK = IPNetwork("127.0.0.0/8")
+ESTABLISHED = frozenset({"RELATED", "ESTABLISHED"})
+TRANSLATED = frozenset({"DNAT"})
+
+
+@dataclass(frozen=True, slots=True)
+class Jump:
+    """A jump from a built-in chain into netc's, ensured once by apply."""
+    table: str
+    chain: str
+    rule: Rule
+
+
+def jumps() -> tuple[Jump, ...]:
+    """The jumps into netc's chains, in the order apply inserts them."""
+    return (
+        Jump("filter", "FORWARD", Rule("filter", "FORWARD", Match(), Verdict.JUMP, FORWARD)),
+        # Local destinations only; 127/8 never arrives from outside (the
+        # loopback publishes are reached through OUTPUT).
+        Jump("nat", "PREROUTING", Rule("nat", "PREROUTING", Match(daddr=Neg(LOOPBACK), dst_local=True),
+                                       Verdict.JUMP, DNAT)),
+        Jump("nat", "OUTPUT", Rule("nat", "OUTPUT", Match(dst_local=True), Verdict.JUMP, DNAT)),
+        Jump("nat", "POSTROUTING", Rule("nat", "POSTROUTING", Match(), Verdict.JUMP, POSTROUTING)),
+    )
+
+
+def lower(rule: ir.Rule) -> list[Rule]:
+    """One IR rule -> the iptables rules that implement it."""
+    o, kind = rule.origin, type(rule).__name__
+    f = lambda match, verdict, **kw: Rule("filter", FORWARD, match, verdict, origin=o, what=kind, **kw)
+    nat = lambda chain, match, verdict, **kw: Rule("nat", chain, match, verdict, origin=o, what=kind, **kw)
+    if isinstance(rule, ir.Reply):
+        return [f(Match(oif=rule.bridge, ctstate=ESTABLISHED), Verdict.ACCEPT)]
+    if isinstance(rule, ir.Isolate):
+        return [f(Match(iif=rule.frm, oif=rule.to, ctstate=Neg(TRANSLATED)), Verdict.DROP)]
+    if isinstance(rule, ir.Protect):
+        return [f(Match(iif=Neg(rule.bridge), oif=rule.bridge, ctstate=Neg(TRANSLATED)), Verdict.DROP)]
+    if isinstance(rule, ir.PublishAccept):
+        return [f(Match(oif=rule.bridge, daddr=net(rule.address), proto=rule.proto, dport=rule.ports,
+                        ctstate=TRANSLATED), Verdict.ACCEPT)]
+    if isinstance(rule, ir.LinkAccept):
+        return [
+            f(Match(iif=rule.bridge, oif=rule.bridge, saddr=net(rule.parent), daddr=net(rule.child),
+                    proto=rule.proto, dport=rule.ports), Verdict.ACCEPT),
+            f(Match(iif=rule.bridge, oif=rule.bridge, saddr=net(rule.child), daddr=net(rule.parent),
+                    proto=rule.proto, sport=rule.ports), Verdict.ACCEPT),
+        ]
+    if isinstance(rule, ir.Icc):
+        return [f(Match(iif=rule.bridge, oif=rule.bridge), Verdict.ACCEPT if rule.accept else Verdict.DROP)]
+    if isinstance(rule, ir.Outgoing):
+        return [f(Match(iif=rule.bridge, oif=Neg(rule.bridge)), Verdict.ACCEPT)]
+    if isinstance(rule, ir.Dnat):
+        daddr = net(rule.host_ip) if rule.host_ip is not None else None
+        if rule.host_ports == rule.ports:  # the same ports: one rule, the port is kept
+            to = rule.ports if len(rule.ports) == 1 else None
+            return [nat(DNAT, Match(daddr=daddr, proto=rule.proto, dport=rule.host_ports), Verdict.DNAT,
+                        to_addr=rule.address, to_ports=to)]
+        # Shifted ranges (8000-8002:80-82): one rule per port, as Docker does.
+        return [nat(DNAT, Match(daddr=daddr, proto=rule.proto, dport=PortRange(h, h)), Verdict.DNAT,
+                    to_addr=rule.address, to_ports=PortRange(c, c))
+                for h, c in zip(rule.host_ports, rule.ports)]
+    if isinstance(rule, ir.MasqueradeLocal):
+        return [nat(POSTROUTING, Match(oif=rule.bridge, src_local=True), Verdict.MASQUERADE)]
+    if isinstance(rule, ir.Masquerade):
+        return [nat(POSTROUTING, Match(saddr=rule.network, oif=Neg(rule.bridge)), Verdict.MASQUERADE)]
+    if isinstance(rule, ir.Hairpin):
+        return [nat(POSTROUTING, Match(saddr=net(rule.address), daddr=net(rule.address), proto=rule.proto,
+                                       dport=rule.ports), Verdict.MASQUERADE)]
+    raise TypeError(f"iptables: no lowering for {kind}")  # a new IR rule kind needs a lowering
+
+
+def build(network: ir.Network) -> list[Rule]:
+    return [r for rule in network.rules for r in lower(rule)]
+
+
+# ------------------------------------------------------------------ text
+
+def _neg(value, flag: str, fmt=str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, Neg):
+        return ["!", flag, fmt(value.value)]
+    return [flag, fmt(value)]
+
+
+def _ports(p) -> str:
+    return str(p.lo) if p.lo == p.hi else f"{p.lo}:{p.hi}"
+
+
+def args(rule: Rule, comment: str | None = None) -> list[str]:
+    """The rule in iptables-save's canonical option order, as argv words."""
+    m = rule.match
+    out: list[str] = []
+    out += _neg(m.saddr, "-s", lambda n: f"{n.network}/{n.prefixlen}")
+    out += _neg(m.daddr, "-d", lambda n: f"{n.network}/{n.prefixlen}")
+    out += _neg(m.iif, "-i")
+    out += _neg(m.oif, "-o")
+    if m.proto is not None:
+        out += ["-p", m.proto.value, "-m", m.proto.value]
+        if m.sport is not None:
+            out += ["--sport", _ports(m.sport)]
+        if m.dport is not None:
+            out += ["--dport", _ports(m.dport)]
+    if m.src_local or m.dst_local:
+        out += ["-m", "addrtype"]
+        out += ["--src-type", "LOCAL"] if m.src_local else []
+        out += ["--dst-type", "LOCAL"] if m.dst_local else []
+    if m.ctstate is not None:
+        states = m.ctstate.value if isinstance(m.ctstate, Neg) else m.ctstate
+        out += ["-m", "conntrack"] + (["!"] if isinstance(m.ctstate, Neg) else []) + \
+            ["--ctstate", ",".join(sorted(states, key=["RELATED", "ESTABLISHED", "DNAT"].index))]
+    if comment:
+        out += ["-m", "comment", "--comment", comment]
+    if rule.verdict is Verdict.JUMP:
+        out += ["-j", rule.target]
+    elif rule.verdict is Verdict.DNAT:
+        to = str(rule.to_addr)
+        if rule.to_ports is not None:
+            to += f":{_ports(rule.to_ports).replace(':', '-')}"
+        out += ["-j", "DNAT", "--to-destination", to]
+    else:
+        out += ["-j", rule.verdict.value]
+    return out
+
+
+def _quote(word: str) -> str:
+    # iptables-restore splits on white space and honours double quotes.
+    return f'"{word}"' if any(c in word for c in ' "\'\\') else word
+
+
+def line(rule: Rule) -> str:
+    comment = str(rule.origin)[:255] if rule.origin else None
+    return " ".join(["-A", rule.chain] + [_quote(w) for w in args(rule, comment)])
+
+
+def render(network: ir.Network) -> dict:
+    """The backend's part of the output tree and of the scripts."""
+    rules = build(network)
+    tables = []
+    for table, chains in CHAINS.items():
+        tables.append({"name": table, "chains": list(chains),
+                       "rules": [line(r) for r in rules if r.table == table]})
+    return {"files": {"rules.v4": {"template": "rules.v4.j2", "tables": tables}}, "count": len(rules)}
+
+
+def render_lib() -> dict:
+    """What netc-lib.sh needs to know of this backend (for every output, so
+    that a later apply can remove iptables rules whatever backend it uses)."""
+    return {"ipt_jumps": [{"table": j.table, "chain": j.chain, "args": args(j.rule, "netc")} for j in jumps()],
+            "ipt_chains": [{"table": t, "chain": c} for t, cs in CHAINS.items() for c in cs]}

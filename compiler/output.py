@@ -1,0 +1,178 @@
+"""The output tree: the IR and a firewall backend -> artifact name -> text.
+
+Pure: nothing is written here (the CLI writes). Logic stays in Python; the
+jinja2 templates in templates/ only lay the text out. Output is byte-for-byte
+deterministic: sorted or source-ordered data, no timestamps, no absolute
+paths, LF line ends and one trailing newline per file.
+
+Besides DESIGN.md's files, the tree holds `objects` (the table of everything
+apply creates, one line each, which apply reconciles against the previous
+apply's record) and `netc-lib.sh` (the functions apply.sh and teardown.sh
+share).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+
+import jinja2
+
+from . import __version__, ir
+from .backends import REGISTRY
+from .model import NetKind
+
+
+@lru_cache(maxsize=1)
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("netc", "templates"),
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+        trim_blocks=True, lstrip_blocks=True, autoescape=False)
+
+
+def template(name: str, **context) -> str:
+    text = _env().get_template(name).render(**context)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _short_hash(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+
+
+# ------------------------------------------------------------------ container files
+
+def hosts_entries(network: ir.Network, c: ir.Container) -> list[tuple[str, str]]:
+    """/etc/hosts in Docker 1.4's order: own line, the six defaults, links, add-hosts."""
+    entries = []
+    host, _, domain = c.hostname.partition(".")
+    if c.mode is not NetKind.NONE and c.address is not None:
+        entries.append((str(c.address), f"{c.hostname} {host}" if domain else host))
+    entries += [("127.0.0.1", "localhost"), ("::1", "localhost ip6-localhost ip6-loopback"),
+                ("fe00::0", "ip6-localnet"), ("ff00::0", "ip6-mcastprefix"),
+                ("ff02::1", "ip6-allnodes"), ("ff02::2", "ip6-allrouters")]
+    for link in c.links:
+        names = link.alias if link.alias == link.target else f"{link.alias} {link.target}"
+        entries.append((str(link.address), names))
+    entries += [(str(ip), name) for name, ip in c.add_hosts]
+    return entries
+
+
+def container_files(network: ir.Network, c: ir.Container) -> dict[str, str]:
+    if c.mode is NetKind.HOST:
+        return {}  # a net host container uses the host's own files
+    base = f"containers/{c.name}/"
+    return {
+        base + "hostname": template("hostname.j2", hostname=c.hostname),
+        base + "hosts": template("hosts.j2", entries=hosts_entries(network, c)),
+        base + "resolv.conf": template("resolv.conf.j2", nameservers=[str(n) for n in c.nameservers],
+                                       search=" ".join(c.search), options=" ".join(c.options)),
+    }
+
+
+# ------------------------------------------------------------------ the object table
+
+def object_lines(network: ir.Network, files: dict[str, str], firewall: str | None,
+                 rules_text: str) -> list[str]:
+    lines = []
+    bridges = {b.name: b for b in network.bridges}
+    for b in network.bridges:
+        lines.append(f"bridge {b.name} {b.cidr} {b.mtu} {'external' if b.external else 'create'} "
+                     f"{1 if network.firewall else 0}")
+    for s in network.sysctls:
+        if ".conf." in s.key and s.key.endswith(".route_localnet"):
+            continue  # part of its bridge's object
+        lines.append(f"sysctl {s.key.replace('.', '/')} {s.value}")
+    container_sig: dict[str, str] = {}
+    for c in network.containers:
+        if c.mode not in (NetKind.BRIDGE, NetKind.NONE):
+            continue
+        path = "-" if c.netns_path is None else ("=" if c.netns == _listed_name(c.netns_path) else c.netns_path)
+        if c.mode is NetKind.BRIDGE:
+            b = bridges[c.bridge]
+            sig = f"{b.cidr},{b.mtu},{'external' if b.external else 'create'}"
+            fields = [c.host_veth, c.bridge, sig, f"{c.address}/{c.prefixlen}", str(c.gateway), str(c.mac), str(c.mtu)]
+        else:
+            fields = ["-"] * 7
+        line = " ".join(["container", c.name, c.netns, path, c.mode.value, *fields])
+        container_sig[c.netns] = _short_hash(line)
+        lines.append(line)
+    for p in network.p2ps:
+        sig = _short_hash(container_sig.get(p.a.netns, ""), container_sig.get(p.b.netns, ""))
+        lines.append(f"p2p {p.a.netns}:{p.a.iface} {p.a.netns} {p.a.iface} {p.a.address} {p.a.peer} "
+                     f"{p.b.netns} {p.b.iface} {p.b.address} {p.b.peer} {sig}")
+    for c in network.containers:
+        if c.mode in (NetKind.BRIDGE, NetKind.NONE):
+            base = f"containers/{c.name}/"
+            digest = _short_hash(*(files[base + f] for f in ("hostname", "hosts", "resolv.conf")))
+            lines.append(f"files {c.netns} {c.name} {digest}")
+    if firewall:
+        lines.append(f"firewall {firewall} {_short_hash(rules_text)}")
+    return lines
+
+
+def _listed_name(path: str) -> str | None:
+    for base in ("/var/run/netns/", "/run/netns/"):
+        if path.startswith(base) and "/" not in path[len(base):]:
+            return path[len(base):]
+    return None
+
+
+# ------------------------------------------------------------------ netc.json
+
+def _jsonable(value):
+    import dataclasses
+    import enum
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value):
+        out = {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if f.compare}
+        origin = getattr(value, "origin", None)
+        if origin is not None:
+            out["origin"] = str(origin)
+        return out
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)
+
+
+def network_json(network: ir.Network, backend: str) -> str:
+    data = {
+        "netc": __version__, "spec": network.spec, "backend": backend if network.firewall else None,
+        "netns_prefix": network.netns_prefix,
+        "bridges": _jsonable(network.bridges), "containers": _jsonable(network.containers),
+        "p2p": _jsonable(network.p2ps), "sysctls": _jsonable(network.sysctls),
+        "rules": [{"kind": type(r).__name__, **_jsonable(r)} for r in network.rules],
+    }
+    return json.dumps(data, indent=2, sort_keys=True)
+
+
+# ------------------------------------------------------------------ all
+
+def render(network: ir.Network, backend: str = "iptables") -> dict[str, str]:
+    """The whole output tree, as artifact name -> text."""
+    fw = REGISTRY[backend].render(network)
+    out: dict[str, str] = {}
+    rules_text = ""
+    if network.firewall:
+        for name, spec in fw["files"].items():
+            context = {k: v for k, v in spec.items() if k != "template"}
+            out[name] = template(spec["template"], spec=network.spec, **context)
+            rules_text += out[name]
+    for c in network.containers:
+        out.update(container_files(network, c))
+    lines = object_lines(network, out, backend if network.firewall else None, rules_text)
+    out["objects"] = template("objects.j2", lines=lines)
+    counts = {"bridges": len(network.bridges), "p2ps": len(network.p2ps),
+              "containers": sum(1 for c in network.containers if c.mode in (NetKind.BRIDGE, NetKind.NONE)),
+              "rules": fw["count"] if network.firewall else 0}
+    common = {"version": __version__, "spec": network.spec}
+    lib = REGISTRY["iptables"].render_lib()
+    out["netc-lib.sh"] = template("netc-lib.sh.j2", **common, **lib)
+    out["apply.sh"] = template("apply.sh.j2", **common, counts=counts)
+    out["teardown.sh"] = template("teardown.sh.j2", **common)
+    out["netc.json"] = template("netc.json.j2", body=network_json(network, backend))
+    return dict(sorted(out.items()))
