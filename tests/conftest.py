@@ -28,6 +28,7 @@ def pytest_addoption(parser):
 class Golden:
     def __init__(self, update: bool) -> None:
         self.update = update
+        self.rewritten: list[str] = []
 
     def check(self, path: Path, actual: str) -> None:
         path = Path(path)
@@ -36,7 +37,7 @@ class Golden:
             if old != actual:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(actual, encoding="utf-8")
-                pytest.fail(f"rewrote {path.relative_to(ROOT)}: review the diff and commit it")
+                self.rewritten.append(str(path.relative_to(ROOT)))
             return
         if not path.exists():
             pytest.fail(f"missing golden file {path.relative_to(ROOT)}: run `make golden` and review it")
@@ -45,8 +46,11 @@ class Golden:
 
 
 @pytest.fixture
-def golden(request) -> Golden:
-    return Golden(request.config.getoption("--update-golden"))
+def golden(request):
+    g = Golden(request.config.getoption("--update-golden"))
+    yield g
+    if g.rewritten:  # every file of the test is rewritten first, then the run fails
+        pytest.fail(f"rewrote {len(g.rewritten)} golden file(s), e.g. {g.rewritten[0]}: review the diff and commit it")
 
 
 def netc(*args: str, cwd: Path | None = None, input: str | None = None) -> subprocess.CompletedProcess:

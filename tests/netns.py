@@ -1,0 +1,71 @@
+"""Throwaway network namespaces for tests (DESIGN.md, "Testing in real network namespaces").
+
+Every namespace gets a unique name and is deleted in a `finally`, also when a
+test fails. Nothing here touches the machine's own network namespace: commands
+run inside a namespace with `ip netns exec` / `ip -n`, or, for scripts that
+must create namespaces of their own (apply.sh), with `nsenter --net=`, which
+switches the network namespace only (a private mount namespace, as `ip netns
+exec` makes, would hide the namespaces apply.sh creates from everyone else).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+NETNS_DIR = "/var/run/netns"
+
+
+def can_use_namespaces() -> str | None:
+    """None when namespaces work here, else why not (for pytest.skip)."""
+    if os.geteuid() != 0:
+        return "needs root (network namespaces)"
+    for tool in ("ip", "nsenter", "iptables-restore"):
+        if shutil.which(tool) is None:
+            return f"needs {tool}"
+    return None
+
+
+def require_namespaces() -> None:
+    why = can_use_namespaces()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the kernel tests: {why}")
+        pytest.skip(why)
+
+
+def unique(prefix: str = "nt") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def sh(*args: str, check: bool = True, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    r = subprocess.run(list(args), capture_output=True, text=True, input=input, timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
+    return r
+
+
+def in_ns(ns: str, *args: str, check: bool = True, input: str | None = None, timeout: float = 60):
+    """Run a command inside namespace `ns` (network namespace only)."""
+    return sh("nsenter", f"--net={NETNS_DIR}/{ns}", "--", *args, check=check, input=input, timeout=timeout)
+
+
+@contextlib.contextmanager
+def namespace(prefix: str = "nt"):
+    name = unique(prefix)
+    sh("ip", "netns", "add", name)
+    try:
+        sh("ip", "-n", name, "link", "set", "lo", "up")
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def leftover(prefix: str) -> list[str]:
+    r = sh("ip", "netns", "list", check=False)
+    return [line.split()[0] for line in r.stdout.splitlines() if line.startswith(prefix)]

@@ -1,0 +1,47 @@
+"""Golden output trees: every golden case and every example, compiled and compared.
+
+`pytest --update-golden` (or `make golden`) rewrites them and fails the run;
+review the diff with git before committing. A missing or orphaned golden file
+fails. The kernel's acceptance of each golden rules file is test_kernel_accepts.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, GOLDEN, ROOT
+from netc.backends import REGISTRY
+from netc.lock import Lock
+from netc.pipeline import compile as compile_spec
+
+CASES = sorted(p.parent for p in GOLDEN.glob("*/spec.netc"))
+SPECS = [(c.name, c / "spec.netc", c) for c in CASES] + \
+        [(f"example-{p.stem}", p, GOLDEN / "examples" / p.stem) for p in sorted(EXAMPLES.glob("*.netc"))]
+BACKENDS = sorted(REGISTRY)
+
+
+def tree(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} if folder.exists() else set()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name,spec,where", SPECS, ids=[s[0] for s in SPECS])
+def test_golden_tree(name, spec, where, backend, golden):
+    artifacts, _ = compile_spec(str(spec.relative_to(ROOT)), backend=backend, lock=Lock())
+    folder = where / backend
+    for artifact, text in artifacts.items():
+        golden.check(folder / artifact, text)
+    orphans = tree(folder) - set(artifacts)
+    if orphans and golden.update:
+        for orphan in orphans:
+            (folder / orphan).unlink()
+        pytest.fail(f"removed orphaned golden files {sorted(orphans)}")
+    assert not orphans, f"golden files netc no longer writes: {sorted(orphans)} (run `make golden`)"
+
+
+def test_no_orphaned_cases():
+    known = {s[2] for s in SPECS}
+    stale = [p for p in (GOLDEN / "examples").iterdir() if p not in known] if (GOLDEN / "examples").exists() else []
+    assert not stale, f"golden folders of examples that do not exist: {stale}"
