@@ -21,7 +21,7 @@ import jinja2
 
 from . import __version__, ir
 from .backends import REGISTRY
-from .model import NetKind
+from .model import NetKind, PortRange
 
 
 @lru_cache(maxsize=1)
@@ -126,6 +126,8 @@ def _jsonable(value):
     import enum
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
+    if isinstance(value, PortRange):
+        return str(value)
     if isinstance(value, enum.Enum):
         return value.value
     if dataclasses.is_dataclass(value):

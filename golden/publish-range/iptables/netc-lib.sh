@@ -64,6 +64,7 @@ abort() {
     say "error: step $STEP failed: $STEP_NAME"
     trap - INT TERM HUP
     rollback
+    rm -rf "$STATE/work.$$" "$STATE/host.batch" "$STATE/one.batch" "$STATE/ipt.snapshot"
     say "rolled back: everything this run changed is undone"
     release
     exit 1
@@ -462,7 +463,8 @@ object_create_now() {
         bridge) bridge_up "$@" ;;
         sysctl) sysctl_up "$@" ;;
         container) container_netns_up "$@" && container_host_batch "$@" > "$STATE/one.batch" &&
-                   { [ ! -s "$STATE/one.batch" ] || ip -batch "$STATE/one.batch"; } && container_inside "$@" ;;
+                   { [ ! -s "$STATE/one.batch" ] || ip -batch "$STATE/one.batch"; } && rm -f "$STATE/one.batch" &&
+                   container_inside "$@" ;;
         p2p) p2p_up "$@" ;;
         files) files_up "$@" ;;
     esac

@@ -1,0 +1,156 @@
+"""A sandbox "host" for end-to-end tests: the compiled output applied for real.
+
+    host     a throwaway network namespace standing for the machine netc manages
+    outside  another one, joined to host by a veth pair on 198.51.100.0/24
+             (host 198.51.100.1 on ext0, outside 198.51.100.2)
+
+apply.sh runs in the host namespace (nsenter --net, so the container
+namespaces it creates are visible to everyone) with its own state folder.
+Container namespaces carry a unique prefix. Everything is deleted in
+`close()`, which the fixture calls in a `finally`, also after a failure.
+Traffic only ever flows between these namespaces.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from netns import NETNS_DIR, in_ns, leftover, sh, unique
+
+HERE = Path(__file__).resolve().parent
+PROBE = HERE / "probe.py"
+HOST_IP, OUTSIDE_IP = "198.51.100.1", "198.51.100.2"
+
+
+class Sandbox:
+    def __init__(self) -> None:
+        self.tag = unique("ne")            # ne1a2b3c4d
+        self.host = f"{self.tag}-host"
+        self.outside = f"{self.tag}-out"
+        self.prefix = f"{self.tag}-"
+        self.state = Path(tempfile.mkdtemp(prefix="netc-state-"))
+        self.servers: list[subprocess.Popen] = []
+        self.made: list[str] = []
+        for ns in (self.host, self.outside):
+            sh("ip", "netns", "add", ns)
+            self.made.append(ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+            # No duplicate address detection: its "tentative" flag is timing noise in snapshots.
+            for key in ("all", "default"):
+                in_ns(ns, "sh", "-c", f"echo 0 > /proc/sys/net/ipv6/conf/{key}/accept_dad")
+        sh("ip", "-n", self.host, "link", "add", "ext0", "type", "veth", "peer", "name", "eth0", "netns", self.outside)
+        sh("ip", "-n", self.host, "addr", "add", f"{HOST_IP}/24", "dev", "ext0")
+        sh("ip", "-n", self.host, "link", "set", "ext0", "up")
+        sh("ip", "-n", self.outside, "addr", "add", f"{OUTSIDE_IP}/24", "dev", "eth0")
+        sh("ip", "-n", self.outside, "link", "set", "eth0", "up")
+        # Make the tables a real host has, so before/after snapshots compare like for like.
+        in_ns(self.host, "iptables", "-w", "-t", "filter", "-L", "-n")
+        in_ns(self.host, "iptables", "-w", "-t", "nat", "-L", "-n")
+
+    # ------------------------------------------------------------ apply
+    def env(self, **extra: str) -> dict[str, str]:
+        return {**os.environ, "NETC_STATE_DIR": str(self.state), **extra}
+
+    def run_script(self, out: Path, script: str, **extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["nsenter", f"--net={NETNS_DIR}/{self.host}", "--", "sh", str(out / script)],
+                              capture_output=True, text=True, env=self.env(**extra), timeout=300)
+
+    def apply(self, out: Path, **extra: str) -> subprocess.CompletedProcess:
+        return self.run_script(out, "apply.sh", **extra)
+
+    def teardown(self, out: Path) -> subprocess.CompletedProcess:
+        return self.run_script(out, "teardown.sh")
+
+    # ------------------------------------------------------------ traffic
+    def serve(self, ns: str, name: str, *specs: str) -> None:
+        p = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, str(PROBE), "serve", name, *specs],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.servers.append(p)
+        line = p.stdout.readline()
+        if line.strip() != "ready":
+            raise AssertionError(f"probe server in {ns} did not start: {line}{p.stderr.read()}")
+
+    def ask(self, ns: str, *targets: str) -> dict[str, str]:
+        """targets like 'tcp:172.17.0.2:80' -> answer text or 'no answer'."""
+        cmd = [sys.executable, str(PROBE), "ask", *targets]
+        r = sh("nsenter", f"--net={NETNS_DIR}/{ns}", "--", *cmd) if ns == self.host else \
+            sh("ip", "netns", "exec", ns, *cmd)
+        out = {}
+        for line in r.stdout.splitlines():
+            target, _, answer = line.partition(" ")
+            out[target] = answer
+        return out
+
+    def stop_servers(self) -> None:
+        for p in self.servers:
+            p.kill()  # only the processes this sandbox started, by their handle
+            p.wait()
+        self.servers.clear()
+
+    # ------------------------------------------------------------ state
+    def snapshot(self) -> str:
+        """Everything apply may change, as text: equal text, equal state."""
+        parts = []
+        ipt = in_ns(self.host, "iptables-save").stdout
+        parts.append("\n".join(l for l in ipt.splitlines() if not l.startswith("#")))
+        ruleset = in_ns(self.host, "nft", "list", "ruleset", check=False).stdout if shutil.which("nft") else ""
+        parts.append(re.sub(r"counter packets \d+ bytes \d+", "counter", ruleset))
+        parts.append(self.links())
+        parts.append(sh("ip", "-n", self.host, "route", "show").stdout)
+        parts.append("\n".join(sorted(leftover(self.prefix))))
+        for key in ("net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables"):
+            parts.append(key + "=" + in_ns(self.host, "cat", f"/proc/sys/{key}").stdout)
+        etc = Path("/etc/netns")
+        for d in sorted(etc.glob(self.prefix + "*")) if etc.exists() else []:
+            for f in sorted(d.rglob("*")):
+                parts.append(f"{f}: {f.read_text() if f.is_file() else 'dir'}")
+            parts.append(str(d))
+        # netc's own bookkeeping: empty leftovers (an emptied `prev` file) do not count.
+        kept = [p for p in sorted(self.state.rglob("*")) if p.is_file() and p.stat().st_size] if self.state.exists() else []
+        parts.append("state: " + " ".join(str(p.relative_to(self.state)) for p in kept))
+        return "\n----\n".join(parts)
+
+    def links(self) -> str:
+        """The host namespace's links and addresses as configuration, one line each.
+
+        Left out on purpose, because the kernel derives them: carrier and
+        operational state, timers, GSO/TSO limits, the MAC a bridge takes from
+        its ports, random MACs of veths netc re-creates, link-local addresses.
+        """
+        import json
+        out = []
+        links = json.loads(sh("ip", "-j", "-n", self.host, "-d", "link", "show").stdout)
+        addrs = {a["ifname"]: a for a in json.loads(sh("ip", "-j", "-n", self.host, "addr", "show").stdout)}
+        for link in sorted(links, key=lambda l: l["ifname"]):
+            info = link.get("linkinfo", {})
+            kind = info.get("info_kind", "")
+            flags = sorted(set(link.get("flags", [])) - {"LOWER_UP", "NO-CARRIER", "M-DOWN"})
+            mac = link.get("address") if kind not in ("bridge",) and not link["ifname"].startswith("ve-") else "-"
+            hairpin = info.get("info_slave_data", {}).get("hairpin")
+            inet = sorted(f"{a['local']}/{a['prefixlen']}" for a in addrs.get(link["ifname"], {}).get("addr_info", [])
+                          if a.get("scope") != "link")
+            out.append(f"{link['ifname']} kind={kind} flags={','.join(flags)} mtu={link.get('mtu')} "
+                       f"master={link.get('master', '-')} mac={mac} hairpin={hairpin} addr={','.join(inet)}")
+        return "\n".join(out)
+
+    def close(self) -> None:
+        self.stop_servers()
+        for ns in leftover(self.prefix):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+            for base in ("/var/run/netns/", "/run/netns/"):
+                try:
+                    os.unlink(base + ns)  # a symlink a failed test left
+                except OSError:
+                    pass
+        for ns in self.made:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        for d in Path("/etc/netns").glob(self.prefix + "*") if Path("/etc/netns").exists() else []:
+            shutil.rmtree(d, ignore_errors=True) if d.is_dir() else d.unlink()
+        shutil.rmtree(self.state, ignore_errors=True)

@@ -1,0 +1,108 @@
+"""All-or-nothing apply, re-apply, moving between outputs, teardown (DESIGN.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from netns import in_ns, leftover, sh
+from util import compile_for, container
+
+BACKENDS = ["iptables"]
+
+SPEC = """
+daemon { icc false }
+container db { expose 5432 }
+container web { link db:database; publish 8080:80; publish 127.0.0.1::9000 }
+container sealed { net none }
+p2p sealed db {
+    sealed 10.1.1.1/32
+    db 10.1.1.2/32
+}
+"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_failure_at_every_step_rolls_back_to_identical_state(sandbox, tmp_path, backend):
+    out, _ = compile_for(sandbox, tmp_path, SPEC, backend)
+    before = sandbox.snapshot()
+    k = 0
+    while True:
+        r = sandbox.apply(out, NETC_FAIL_AFTER_STEP=str(k))
+        if r.returncode == 0:
+            break
+        assert r.returncode == 1, r.stderr
+        assert "rolled back" in r.stderr and f"step {k + 1} failed" in r.stderr, r.stderr
+        assert sandbox.snapshot() == before, f"state differs after a failure injected at step {k + 1}"
+        k += 1
+        assert k < 100
+    assert k >= 8, f"only {k} steps: the injection points are too coarse"
+    applied = sandbox.snapshot()
+    assert sandbox.apply(out).returncode == 0                     # re-apply: nothing changes
+    assert sandbox.snapshot() == applied
+    assert sandbox.teardown(out).returncode == 0
+    assert sandbox.snapshot() == before
+
+
+def test_an_obstacle_rolls_back_fully(sandbox, tmp_path):
+    out, net = compile_for(sandbox, tmp_path, SPEC)
+    obstacle = Path("/etc/netns") / container(net, "web")["netns"]
+    obstacle.parent.mkdir(exist_ok=True)
+    obstacle.write_text("not a folder\n")
+    before = sandbox.snapshot()
+    r = sandbox.apply(out)
+    assert r.returncode == 1 and "rolled back" in r.stderr, r.stderr
+    assert sandbox.snapshot() == before
+    assert obstacle.read_text() == "not a folder\n"
+
+
+def test_preflight_conflict_changes_nothing(sandbox, tmp_path):
+    out, net = compile_for(sandbox, tmp_path, SPEC)
+    # a non-bridge link with the bridge's name
+    sh("ip", "-n", sandbox.host, "link", "add", "docker0", "type", "veth", "peer", "name", "dk0peer")
+    before = sandbox.snapshot()
+    r = sandbox.apply(out)
+    assert r.returncode == 1
+    assert "conflict: a link named docker0 exists already" in r.stderr and "nothing was changed" in r.stderr
+    assert sandbox.snapshot() == before
+
+
+def test_missing_external_bridge_is_a_preflight_error(sandbox, tmp_path):
+    out, _ = compile_for(sandbox, tmp_path, "bridge extbr { bip 192.168.5.1/24; external }\n"
+                                            "container c { net extbr }\n")
+    before = sandbox.snapshot()
+    r = sandbox.apply(out)
+    assert r.returncode == 1 and "external bridge extbr does not exist" in r.stderr
+    assert sandbox.snapshot() == before
+
+
+def test_a_new_output_moves_the_host_to_the_new_state(sandbox, tmp_path):
+    first, _ = compile_for(sandbox, tmp_path / "1", SPEC)
+    changed = SPEC.replace("container sealed { net none }", "container sealed { net none }\ncontainer extra {}") \
+                  .replace("publish 8080:80", "publish 8090:80").replace("container db { expose 5432 }",
+                                                                         "container db { expose 5432, 6000 }")
+    changed = changed.replace("container web {", "container gone {}\ncontainer web {")
+    second, net2 = compile_for(sandbox, tmp_path / "2", changed)
+    third, _ = compile_for(sandbox, tmp_path / "3", SPEC.replace("container sealed { net none }\n", "")
+                           .split("p2p")[0])
+    before = sandbox.snapshot()
+    # Fresh applies of each output, for reference.
+    assert sandbox.apply(second).returncode == 0
+    fresh_second = sandbox.snapshot()
+    assert sandbox.teardown(second).returncode == 0
+    assert sandbox.apply(third).returncode == 0
+    fresh_third = sandbox.snapshot()
+    assert sandbox.teardown(third).returncode == 0
+    assert sandbox.snapshot() == before
+    # Moving: first -> second -> third matches the fresh applies.
+    assert sandbox.apply(first).returncode == 0
+    r = sandbox.apply(second)
+    assert r.returncode == 0, r.stderr
+    assert sandbox.snapshot() == fresh_second
+    r = sandbox.apply(third)
+    assert r.returncode == 0, r.stderr
+    assert sandbox.snapshot() == fresh_third
+    assert sandbox.teardown(third).returncode == 0
+    assert sandbox.snapshot() == before
