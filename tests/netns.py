@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-NETNS_DIR = "/var/run/netns"
+from netc.sandbox import NETNS_DIR, in_ns, leftover, sh, unique  # noqa: F401
 
 
 def can_use_namespaces() -> str | None:
@@ -39,22 +39,6 @@ def require_namespaces() -> None:
         pytest.skip(why)
 
 
-def unique(prefix: str = "nt") -> str:
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
-def sh(*args: str, check: bool = True, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    r = subprocess.run(list(args), capture_output=True, text=True, input=input, timeout=timeout)
-    if check and r.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
-    return r
-
-
-def in_ns(ns: str, *args: str, check: bool = True, input: str | None = None, timeout: float = 60):
-    """Run a command inside namespace `ns` (network namespace only)."""
-    return sh("nsenter", f"--net={NETNS_DIR}/{ns}", "--", *args, check=check, input=input, timeout=timeout)
-
-
 @contextlib.contextmanager
 def namespace(prefix: str = "nt"):
     name = unique(prefix)
@@ -66,6 +50,3 @@ def namespace(prefix: str = "nt"):
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
-def leftover(prefix: str) -> list[str]:
-    r = sh("ip", "netns", "list", check=False)
-    return [line.split()[0] for line in r.stdout.splitlines() if line.startswith(prefix)]

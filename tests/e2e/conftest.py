@@ -6,7 +6,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from netns import require_namespaces  # noqa: E402
-from sandbox import Sandbox  # noqa: E402
+from netc.sandbox import Sandbox  # noqa: E402
 
 
 @pytest.fixture

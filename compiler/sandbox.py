@@ -1,4 +1,6 @@
-"""A sandbox "host" for end-to-end tests: the compiled output applied for real.
+"""A sandbox "host": compiled output applied for real, never to the machine itself.
+
+Used by the end-to-end tests, `make demo` and `netc verify`.
 
     host     a throwaway network namespace standing for the machine netc manages
     outside  another one, joined to host by a veth pair on 198.51.100.0/24
@@ -19,14 +21,33 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
+import uuid
 from pathlib import Path
 
-from netns import NETNS_DIR, in_ns, leftover, sh, unique
-
-HERE = Path(__file__).resolve().parent
-PROBE = HERE / "probe.py"
+NETNS_DIR = "/var/run/netns"
+PROBE = Path(__file__).resolve().parent / "probe.py"
 HOST_IP, OUTSIDE_IP = "198.51.100.1", "198.51.100.2"
+
+
+def unique(prefix: str = "nt") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def sh(*args: str, check: bool = True, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    r = subprocess.run(list(args), capture_output=True, text=True, input=input, timeout=timeout)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
+    return r
+
+
+def in_ns(ns: str, *args: str, check: bool = True, input: str | None = None, timeout: float = 60):
+    """Run a command inside namespace `ns` (the network namespace only)."""
+    return sh("nsenter", f"--net={NETNS_DIR}/{ns}", "--", *args, check=check, input=input, timeout=timeout)
+
+
+def leftover(prefix: str) -> list[str]:
+    r = sh("ip", "netns", "list", check=False)
+    return [line.split()[0] for line in r.stdout.splitlines() if line.startswith(prefix)]
 
 
 class Sandbox:
@@ -71,6 +92,7 @@ class Sandbox:
     # ------------------------------------------------------------ traffic
     def serve(self, ns: str, name: str, *specs: str) -> None:
         p = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, str(PROBE), "serve", name, *specs],
+                             stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.servers.append(p)
         line = p.stdout.readline()
