@@ -205,7 +205,9 @@ class Resolver:
             if locked:
                 try:
                     net = IPNetwork(locked)
-                    if net.version == 4 and net.prefixlen <= 30 and self._in_use(net, br.name) is None:
+                    # Only a candidate: a damaged lock must not pick a network or broadcast
+                    # address, a /0 or a /30 that the spec no longer fits in.
+                    if str(net) in map(str, CANDIDATES) and self._in_use(net, br.name) is None:
                         choice = net
                 except Exception:
                     choice = None
@@ -431,7 +433,7 @@ class Resolver:
             explicit: set[tuple[Proto, int]] = set()
             counts: dict[str, int] = {}
             for p in d.publish:
-                ip = p.host_ip or self.default_ip
+                ip = p.host_ip if p.host_ip is not None else self.default_ip  # 0.0.0.0 is falsy
                 origin = self.origin(p.span, f"container {d.name.value}")
                 if p.host_ports is not None:
                     for hp in p.host_ports:
