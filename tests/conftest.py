@@ -64,3 +64,16 @@ def write_spec(tmp_path: Path, text: str, name: str = "spec.netc") -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def sandbox():
+    """A sandbox host and outside namespace (netc.sandbox), always deleted."""
+    from netns import require_namespaces
+    from netc.sandbox import Sandbox
+    require_namespaces()
+    box = Sandbox()
+    try:
+        yield box
+    finally:
+        box.close()
