@@ -47,9 +47,10 @@ class Diagnostic:
     span: Span | None = None
     notes: tuple[Note, ...] = ()
 
-    def sort_key(self) -> tuple:
+    def sort_key(self, files: dict[str, int] | None = None) -> tuple:
         s = self.span
-        return (s is None, s.file if s else "", s.line if s else 0, s.col if s else 0, self.message)
+        rank = (files or {}).get(s.file, len(files or ())) if s else 0
+        return (s is None, rank, s.file if s else "", s.line if s else 0, s.col if s else 0, self.message)
 
 
 class Sources:
@@ -73,6 +74,11 @@ class Reporter:
 
     def __init__(self) -> None:
         self.diagnostics: list[Diagnostic] = []
+        self.files: dict[str, int] = {}  # file -> the order it was read in (the main spec first)
+
+    def read(self, file: str) -> None:
+        """Note that a file was read, so that its diagnostics sort after earlier files'."""
+        self.files.setdefault(file, len(self.files))
 
     def error(self, span: Span | None, message: str, notes: Iterable[Note] = ()) -> None:
         self.diagnostics.append(Diagnostic("error", message, span, tuple(notes)))
@@ -89,7 +95,7 @@ class Reporter:
         seen: dict[tuple, Diagnostic] = {}
         for d in self.diagnostics:
             seen.setdefault((d.severity, d.message, d.span, d.notes), d)
-        return sorted(seen.values(), key=Diagnostic.sort_key)
+        return sorted(seen.values(), key=lambda d: d.sort_key(self.files))
 
 
 class CompileFailed(Exception):

@@ -14,7 +14,7 @@ import unicodedata
 from functools import lru_cache
 from importlib import resources
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from .diagnostics import Note, Reporter, Sources, Span, did_you_mean, quote
@@ -114,12 +114,51 @@ _EXPECT_NAMES = {
 
 
 def _expected(expected: set[str]) -> str:
+    # Where a word may stand, the statement keywords are words too: list "a word" once.
+    if "WORD" in expected:
+        expected = {e for e in expected if e not in _KEYWORDS}
     names = sorted({_EXPECT_NAMES.get(e, e.lower()) for e in expected})
     statements = [n for n in names if n.strip("'") in STATEMENTS]
     if len(statements) >= 5:
         rest = [n for n in names if n not in statements]
         names = ["a statement (host, daemon, bridge, container, p2p, include)"] + rest
     return ", ".join(names)
+
+
+_KEYWORDS = {"INCLUDE", "HOST", "DAEMON", "BRIDGE", "CONTAINER", "P2P"}
+_SEPARATORS = {"SEMICOLON", "_NL", "$END"}
+
+
+def _open_block(exc: UnexpectedToken, file: str) -> tuple[str, Span] | None:
+    """The block whose '{' is still open when the parser stopped: (what, span of the '{')."""
+    parser = getattr(exc, "interactive_parser", None)
+    stack = list(parser.parser_state.value_stack) if parser is not None else []
+    for i in range(len(stack) - 1, -1, -1):
+        item = stack[i]
+        if isinstance(item, Token) and item.type == "LBRACE":
+            words = []
+            for before in stack[:i]:
+                if isinstance(before, Token) and before.type in _KEYWORDS:
+                    words = [before.value]
+                elif isinstance(before, Tree) and before.data == "name" and before.children:
+                    words.append(_unquote(before.children[0]) if before.children[0].type == "STRING"
+                                 else before.children[0].value)
+            what = " ".join(words[:1] + [quote(w) for w in words[1:]]) or "a block"
+            return what, _span(file, item)
+    return None
+
+
+def _statement_in_block(exc: UnexpectedToken) -> Token | None:
+    """The statement keyword that begins the option being read inside a block, if any."""
+    parser = getattr(exc, "interactive_parser", None)
+    stack = list(parser.parser_state.value_stack) if parser is not None else []
+    for item in reversed(stack):
+        if isinstance(item, Token) and item.type == "LBRACE":
+            return None
+        if isinstance(item, Tree) and item.data == "word":
+            first = item.children[0] if item.children else None
+            return first if isinstance(first, Token) and first.type in _KEYWORDS else None
+    return None
 
 
 def _translate(exc: UnexpectedInput, file: str, text: str, reporter: Reporter) -> None:
@@ -130,19 +169,44 @@ def _translate(exc: UnexpectedInput, file: str, text: str, reporter: Reporter) -
         line = len(lines)
         col = len(lines[-1]) + 1
         expected = exc.expected if isinstance(exc, UnexpectedToken) else set(exc.expected)
-        reporter.error(Span(file, line, col, line, col + 1),
-                       f"unexpected end of file; expected {_expected(set(expected))}")
+        span = Span(file, line, col, line, col + 1)
+        block = _open_block(exc, file) if isinstance(exc, UnexpectedToken) else None
+        if block is not None and "RBRACE" in expected:
+            what, brace = block
+            reporter.error(span, f"unexpected end of file: the block of {what} is not closed; expected '}}'",
+                           [Note(brace, "the block opens here")])
+        else:
+            reporter.error(span, f"unexpected end of file; expected {_expected(set(expected))}")
         return
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
+        expected = set(exc.expected)
         span = Span(file, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
-        msg = f"unexpected {_describe(tok)}; expected {_expected(set(exc.expected))}"
-        if tok.type == "WORD" and {"CONTAINER", "BRIDGE"} <= set(exc.expected):
-            msg = f"unknown statement {quote(tok.value)}{did_you_mean(tok.value, STATEMENTS) or ''}"
-            if not did_you_mean(tok.value, STATEMENTS):
-                msg += f"; expected {_expected(set(exc.expected))}"
-        elif tok.type in ("LBRACE",) and "WORD" in exc.expected:
-            msg = f"unexpected '{{': a block needs a name here"
+        msg = f"unexpected {_describe(tok)}; expected {_expected(expected)}"
+        if tok.type in ("WORD", "STRING") and {"CONTAINER", "BRIDGE"} <= expected:
+            hint = did_you_mean(tok.value, STATEMENTS)
+            msg = (f"unknown statement {quote(tok.value)}"
+                   + (hint or "; expected host, daemon, bridge, container, p2p or include"))
+        elif tok.type == "LBRACE" and "_NL" in expected:
+            msg = "unexpected '{': blocks do not nest; an option and its values stand on one line"
+            statement = _statement_in_block(exc)
+            block = _open_block(exc, file)
+            if statement is not None and block is not None:
+                # `container a {` ... `container b {`: the first block lacks its '}'.
+                what, brace = block
+                reporter.error(_span(file, statement),
+                               f"the block of {what} is not closed: a '}}' is missing before {quote(statement.value)}",
+                               [Note(brace, "the block opens here")])
+                return
+        elif tok.type == "LBRACE" and "WORD" in expected:
+            msg = "unexpected '{': a block needs a name here"
+        elif tok.type == "RBRACE" and _open_block(exc, file) is None:
+            msg = "unexpected '}': there is no open block to close"
+        elif expected <= _SEPARATORS:
+            msg = (f"unexpected {_describe(tok)} after the end of a statement; "
+                   "separate statements on one line with ';'")
+        elif "STRING" in expected and "WORD" not in expected:
+            msg = f"unexpected {_describe(tok)}: include takes a quoted file name, like include \"other.netc\""
         reporter.error(span, msg)
         return
     if isinstance(exc, UnexpectedCharacters):
@@ -186,7 +250,7 @@ def parse_text(text: str, file: str, reporter: Reporter) -> list:
         return []
 
 
-def _read(path: str, display: str, reporter: Reporter, span: Span | None) -> str | None:
+def _read(path: str, display: str, reporter: Reporter, span: Span | None, sources: Sources) -> str | None:
     try:
         data = open(path, "rb").read()
     except IsADirectoryError:
@@ -201,7 +265,10 @@ def _read(path: str, display: str, reporter: Reporter, span: Span | None) -> str
         before = data[: exc.start].decode("utf-8", "replace")
         line = before.count("\n") + 1
         col = len(before) - (before.rfind("\n") + 1) + 1
-        reporter.error(Span(display, line, col, line, col + 1), "the file is not valid UTF-8")
+        # Register the text with the bad bytes replaced, so the message can show the line.
+        sources.add(display, data.decode("utf-8", "replace"))
+        reporter.error(Span(display, line, col, line, col + 1),
+                       f"invalid UTF-8 (byte 0x{data[exc.start]:02x}): a spec is UTF-8 text")
         return None
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -209,8 +276,14 @@ def _read(path: str, display: str, reporter: Reporter, span: Span | None) -> str
 
 
 def parse_file(path: str, reporter: Reporter, sources: Sources) -> tuple[Block, ...]:
-    """Parse a spec and everything it includes, in source order."""
+    """Parse a spec and everything it includes, in source order.
+
+    A file is spliced once: including it a second time (not in a cycle) is an
+    error at the second include, since every declaration in it would be
+    declared twice.
+    """
     blocks: list[Block] = []
+    spliced: dict[str, Span | None] = {}
 
     def visit(display: str, stack: tuple[tuple[str, str], ...], span: Span | None) -> None:
         real = os.path.realpath(display)
@@ -219,12 +292,20 @@ def parse_file(path: str, reporter: Reporter, sources: Sources) -> tuple[Block, 
                 chain = " -> ".join([shown for _, shown in stack[i:]] + [display])
                 reporter.error(span, f"include cycle: {chain}")
                 return
+        if real in spliced:
+            first = spliced[real]
+            reporter.error(span, f"{quote(display)} is already included; a file is spliced once "
+                                 "(its declarations would be declared twice)",
+                           [Note(first, "first included here")] if first else [])
+            return
         if len(stack) >= MAX_INCLUDE_DEPTH:
             reporter.error(span, f"includes nest deeper than {MAX_INCLUDE_DEPTH} files")
             return
-        text = _read(display, display, reporter, span)
+        reporter.read(display)
+        text = _read(display, display, reporter, span, sources)
         if text is None:
             return
+        spliced[real] = span
         sources.add(display, text)
         for item in parse_text(text, display, reporter):
             if isinstance(item, Block):
