@@ -180,6 +180,7 @@ def p_publish(w: Word) -> m.PublishDecl:
         raise Invalid(sub(w, cstart), f"invalid publish {quote(text)}: no container port")
     cports = p_range(w, cport_text, cstart, "container port")
     hports = None
+    host_span = None
     if host_text:
         hstart = cstart - 1 - len(host_text)
         hports = p_range(w, host_text, hstart, "host port")
@@ -187,7 +188,8 @@ def p_publish(w: Word) -> m.PublishDecl:
             raise Invalid(sub(w, hstart, cstart + len(cport_text)),
                           f"host port range {hports} and container port range {cports} differ in length "
                           f"({len(hports)} and {len(cports)} ports)")
-    return m.PublishDecl(ip, hports, cports, proto, w.span)
+        host_span = sub(w, 0, cstart - 1)
+    return m.PublishDecl(ip, hports, cports, proto, w.span, host_span)
 
 
 def p_expose(w: Word, text: str, start: int) -> m.Expose:
@@ -421,8 +423,12 @@ def _p2p(block: Block, reporter: Reporter) -> m.P2PDecl | None:
             iface = None
             rest = args[1:]
             if rest:
-                if rest[0].text != "iface" or len(rest) != 2:
-                    raise Invalid(rest[0].span, "expected 'iface IFNAME' after the address")
+                if rest[0].text != "iface":
+                    raise Invalid(rest[0].span, f"expected 'iface IFNAME' after the address, not {quote(rest[0].text)}")
+                if len(rest) == 1:
+                    raise Invalid(rest[0].span, "'iface' needs an interface name")
+                if len(rest) > 2:
+                    raise Invalid(rest[2].span, f"unexpected {quote(rest[2].text)} after 'iface {rest[1].text}'")
                 iface = m.At(p_ifname(rest[1]), rest[1].span)
             ends.append(m.P2PEnd(m.At(who, opt.name.span), address, iface, opt.span))
         except Invalid as exc:

@@ -67,6 +67,7 @@ class PublishDecl:
     container_ports: PortRange
     proto: Proto
     span: Span = field(compare=False, repr=False)
+    host_span: Span | None = field(default=None, compare=False, repr=False)  # `[IP:]HOSTPORT`, if given
 
 
 @dataclass(frozen=True, slots=True)

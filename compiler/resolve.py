@@ -84,6 +84,7 @@ class _Container:
     mappings: list[ir.Mapping] = field(default_factory=list)
     exposed: set[tuple[Proto, int]] = field(default_factory=set)
     links: list[ir.Link] = field(default_factory=list)
+    broken: bool = False             # its `net` names nothing usable (reported): no further checks
 
 
 class Resolver:
@@ -214,7 +215,7 @@ class Resolver:
             if choice is None:
                 choice = next((c for c in CANDIDATES if self._in_use(c, br.name) is None), None)
             if choice is None:
-                self.r.error(br.span or self.daemon.span,
+                self.r.error(br.span or self.daemon.span or self.host.span,
                              f"could not find a free IP address range for bridge {quote(br.name)}: every "
                              "candidate subnet overlaps a host route, nameserver or bridge; set bip")
                 continue
@@ -247,13 +248,13 @@ class Resolver:
                 if name not in self.bridges:
                     self.r.error(net.span, f"unknown bridge {quote(name)} in net"
                                            f"{did_you_mean(name, list(self.bridges) + ['bridge', 'none', 'host'])}")
-                    c.mode = NetKind.NONE  # keep going without a network
+                    c.mode, c.broken = NetKind.NONE, True  # keep going without a network
                 else:
                     c.bridge = name
             elif net.kind is NetKind.CONTAINER and net.target not in decls:
                 self.r.error(net.span, f"net container:{net.target}: there is no container {quote(net.target)}"
                                        f"{did_you_mean(net.target, decls)}")
-                c.mode = NetKind.NONE
+                c.mode, c.broken = NetKind.NONE, True
         # net container: chains end at a container with a stack of its own.
         reported: set[str] = set()
         for name, c in self.containers.items():
@@ -266,8 +267,10 @@ class Resolver:
                     cycle = path[path.index(nxt):] + [nxt]
                     if not reported & set(cycle):
                         span = self.containers[name].decl.net.span
-                        self.r.error(span, "net container: cycle: " + " -> ".join(cycle))
+                        self.r.error(span, f"net container:{cycle[1]} makes a cycle: " + " -> ".join(cycle))
                     reported.update(cycle)
+                    for member in cycle:
+                        self.containers[member].broken = True
                     cur = None
                     break
                 path.append(nxt)
@@ -276,55 +279,76 @@ class Resolver:
         for c in self.containers.values():
             self._check_mode(c)
 
+    # What each option does in each net mode other than bridge: None (it applies),
+    # ("error", why) where Docker refuses it, ("warning", why) where Docker accepts
+    # and ignores it. docs/choices.md lists the table.
+    _MODE_RULES = {
+        NetKind.NONE: {
+            "ip": ("error", "only a container on a bridge has an address of its own"),
+            "mac": ("warning", "a net none container has no interface to set it on"),
+            "publish": ("warning", "a net none container has no network to publish from"),
+            "publish-all": ("warning", "a net none container has no network to publish from"),
+        },
+        NetKind.HOST: {
+            "hostname": ("error", "the container uses the host's hostname "
+                                  "(Docker: \"Conflicting options: -h and the network mode\")"),
+            "dns": ("error", "the container uses the host's resolv.conf "
+                             "(Docker: \"Conflicting options: --net=host can't be used with --dns\")"),
+            "ip": ("error", "only a container on a bridge has an address of its own"),
+            "link": ("error", "links need an address of the container's own "
+                              "(Docker: \"Conflicting options: --net=host can't be used with links\")"),
+            "netns": ("error", "the container runs in the host's namespace, there is none of its own to wire"),
+            "mac": ("warning", "the container uses the host's interfaces"),
+            "publish": ("warning", "the container listens on the host's own ports "
+                                   "(Docker: \"Published ports are discarded when using host network mode\")"),
+            "publish-all": ("warning", "the container listens on the host's own ports"),
+            "add-host": ("warning", "the container uses the host's own hosts file"),
+            "dns-search": ("warning", "the container uses the host's own resolv.conf"),
+            "dns-option": ("warning", "the container uses the host's own resolv.conf"),
+        },
+        NetKind.CONTAINER: {
+            "hostname": ("error", "the container shares the hostname of {owner} "
+                                  "(Docker: \"Conflicting options: -h and the network mode\")"),
+            "dns": ("error", "the container shares the resolv.conf of {owner} "
+                             "(Docker: \"Conflicting options: --net=container can't be used with --dns\")"),
+            "ip": ("error", "the container shares the address of {owner}"),
+            "mac": ("error", "the container shares the interface of {owner}"),
+            "publish": ("error", "the container shares the network stack of {owner}; publish on that container"),
+            "publish-all": ("error", "the container shares the network stack of {owner}; publish on that container"),
+            "link": ("error", "the container shares the hosts file and address of {owner}; link from that "
+                              "container (Docker: \"Conflicting options: --net=container can't be used with links\")"),
+            "add-host": ("error", "the container shares the hosts file of {owner}"),
+            "netns": ("error", "the container shares the namespace of {owner}"),
+            "dns-search": ("warning", "the container shares the resolv.conf of {owner}"),
+            "dns-option": ("warning", "the container shares the resolv.conf of {owner}"),
+        },
+    }
+
     def _check_mode(self, c: _Container) -> None:
         d, kind = c.decl, c.mode
-        if kind is NetKind.BRIDGE:
+        rules = self._MODE_RULES.get(kind)
+        if rules is None or c.broken:
             return
-        mode = "net container" if kind is NetKind.CONTAINER else f"net {kind.value}"
-        errors = {
-            "hostname": kind in (NetKind.HOST, NetKind.CONTAINER),
-            "dns": kind in (NetKind.HOST, NetKind.CONTAINER),
-            "ip": True,
-            "mac": kind is NetKind.CONTAINER,
-            "publish": kind is NetKind.CONTAINER,
-            "publish-all": kind is NetKind.CONTAINER,
-            "link": kind in (NetKind.HOST, NetKind.CONTAINER),
-            "add-host": kind is NetKind.CONTAINER,
-            "netns": kind in (NetKind.HOST, NetKind.CONTAINER),
-        }
-        why = {
-            "hostname": "the container shares its hostname (Docker: \"Conflicting options: -h and the network mode\")",
-            "dns": "the container shares its resolv.conf (Docker: \"Conflicting options: --dns and the network mode\")",
-            "ip": "only a container on a bridge has an address of its own",
-            "mac": "the container shares another's interface",
-            "publish": "the container shares another's network stack; publish on that container",
-            "publish-all": "the container shares another's network stack; publish on that container",
-            "link": "links need an address of the container's own (Docker: \"Conflicting options: links and the network mode\")",
-            "add-host": "the container shares another's hosts file",
-            "netns": "the container has no namespace of its own to wire",
-        }
+        mode = f"net container:{d.net.target}" if kind is NetKind.CONTAINER else f"net {kind.value}"
+        owner = quote(d.net.target) if kind is NetKind.CONTAINER else ""
         present = {
             "hostname": d.hostname and d.hostname.span, "dns": d.dns and d.dns[0].span,
             "ip": d.ip and d.ip.span, "mac": d.mac and d.mac.span,
             "publish": d.publish and d.publish[0].span, "publish-all": d.publish_all and d.publish_all.span,
             "link": d.link and d.link[0].span, "add-host": d.add_host and d.add_host[0].span,
             "netns": d.netns and d.netns.span,
+            "dns-search": d.dns_search and d.dns_search[0].span,
+            "dns-option": d.dns_option and d.dns_option[0].span,
         }
         for option, span in present.items():
-            if not span:
+            if not span or option not in rules:
                 continue
-            if errors[option]:
-                self.r.error(span, f"{option} cannot be used with {mode}: {why[option]}")
+            severity, why = rules[option]
+            why = why.format(owner=owner)
+            if severity == "error":
+                self.r.error(span, f"{option} cannot be used with {mode}: {why}")
             else:
-                self.r.warning(span, f"{option} has no effect with {mode}: netc ignores it, as Docker does")
-        if kind in (NetKind.HOST, NetKind.CONTAINER):
-            for option, values in (("dns-search", d.dns_search), ("dns-option", d.dns_option)):
-                if values:
-                    self.r.warning(values[0].span, f"{option} has no effect with {mode}: the container "
-                                                   "uses another's resolv.conf")
-        if kind is NetKind.HOST and d.add_host:
-            self.r.warning(d.add_host[0].span, "add-host has no effect with net host: the container uses "
-                                               "the host's own hosts file")
+                self.r.warning(span, f"{option} has no effect with {mode}: {why}")
 
     # ------------------------------------------------------------ addresses
     def allocate_addresses(self) -> None:
@@ -436,14 +460,15 @@ class Resolver:
                 ip = p.host_ip if p.host_ip is not None else self.default_ip  # 0.0.0.0 is falsy
                 origin = self.origin(p.span, f"container {d.name.value}")
                 if p.host_ports is not None:
+                    where = p.host_span or p.span
                     for hp in p.host_ports:
                         prior = clash(ip, p.proto, hp)
                         if prior:
-                            self.r.error(p.span, f"Bind for {ip}:{hp}/{p.proto} failed: port is already allocated"
-                                                 f" (by container {quote(prior[2])} on {prior[0]})",
+                            self.r.error(where, f"Bind for {ip}:{hp}/{p.proto} failed: port is already allocated"
+                                                f" (by container {quote(prior[2])} on {prior[0]})",
                                          [Note(prior[1], "first published here")])
                             break
-                        take(ip, p.proto, hp, p.span, d.name.value)
+                        take(ip, p.proto, hp, where, d.name.value)
                     else:
                         c.mappings.append(ir.Mapping(ip, p.proto, p.host_ports, p.container_ports, False, origin))
                     explicit.update((p.proto, cp) for cp in p.container_ports)
@@ -513,8 +538,8 @@ class Resolver:
                                  [Note(aliases[link.alias.value].alias.span, "first used here")])
                     continue
                 aliases[link.alias.value] = link
-                if c.mode in (NetKind.HOST, NetKind.CONTAINER):
-                    continue  # error reported by _check_mode
+                if c.mode in (NetKind.HOST, NetKind.CONTAINER) or c.broken or target.broken:
+                    continue  # reported by _check_mode or resolve_modes
                 owner = self.containers.get(target.root) if target.mode is NetKind.CONTAINER else target
                 if owner is None or owner.mode is not NetKind.BRIDGE:
                     mode = (owner.mode.value if owner else "container") if owner is not target else target.mode.value
@@ -534,17 +559,22 @@ class Resolver:
 
     # ------------------------------------------------------------ interfaces
     def check_interfaces(self) -> dict[str, str]:
-        veths: dict[str, str] = {}
+        """The host end of each bridged container's veth: "container NAME" -> interface name."""
+        owners: dict[str, str] = {}  # interface -> container
         for c in self.containers.values():
             if c.mode is not NetKind.BRIDGE:
                 continue
             name = veth_name(c.decl.name.value)
-            clash = veths.get(name) or (f"bridge {name}" if name in self.bridges else None)
+            if name in owners:
+                clash = f"container {quote(owners[name])}"
+            else:
+                clash = f"bridge {quote(name)}" if name in self.bridges else None
             if clash:
                 self.r.error(c.decl.name.span, f"the veth name {quote(name)} of container "
                                                f"{quote(c.decl.name.value)} collides with {clash}; rename one of them")
-            veths[name] = f"container {c.decl.name.value}"
-        return {v: k for k, v in veths.items()}
+                continue
+            owners[name] = c.decl.name.value
+        return {f"container {who}": name for name, who in owners.items()}
 
     # ------------------------------------------------------------ p2p
     def resolve_p2p(self) -> list[ir.P2P]:
@@ -701,7 +731,13 @@ class Resolver:
         br = self.bridges.get(c.bridge) if c.bridge else None
         hostname = (owner.decl.hostname.value if owner.decl.hostname else owner.decl.name.value)
         has_ns = c.mode in (NetKind.BRIDGE, NetKind.NONE, NetKind.CONTAINER)
-        ns, search, options = self.dns(owner)
+        if c.mode is NetKind.HOST:
+            # Docker copies the host's resolv.conf verbatim for --net=host (REFERENCE.md).
+            h = self.host
+            ns, search, options = (tuple(a.value for a in h.nameservers), tuple(a.value for a in h.search),
+                                   tuple(a.value for a in h.options))
+        else:
+            ns, search, options = self.dns(owner)
         path = owner.decl.netns.value if owner.decl.netns else None
         return ir.Container(
             name=d.name.value, mode=c.mode, bridge=c.bridge,
