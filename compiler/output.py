@@ -172,7 +172,8 @@ def render(network: ir.Network, backend: str = "iptables") -> dict[str, str]:
               "containers": sum(1 for c in network.containers if c.mode in (NetKind.BRIDGE, NetKind.NONE)),
               "rules": fw["count"] if network.firewall else 0}
     common = {"version": __version__, "spec": network.spec}
-    lib = REGISTRY["iptables"].render_lib()
+    # The library can remove either backend's rules, whatever this output uses.
+    lib = {**REGISTRY["iptables"].render_lib(), "nft_table": REGISTRY["nftables"].TABLE}
     out["netc-lib.sh"] = template("netc-lib.sh.j2", **common, **lib)
     out["apply.sh"] = template("apply.sh.j2", **common, counts=counts)
     out["teardown.sh"] = template("teardown.sh.j2", **common)

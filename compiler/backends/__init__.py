@@ -5,6 +5,6 @@ part of the output tree: its files (with the template that lays each out),
 and a rule count. The registry maps `--backend` names to modules.
 """
 
-from . import iptables
+from . import iptables, nftables
 
-REGISTRY = {iptables.NAME: iptables}
+REGISTRY = {iptables.NAME: iptables, nftables.NAME: nftables}

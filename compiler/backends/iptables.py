@@ -16,7 +16,7 @@ from netaddr import IPNetwork
 
 from .. import ir
 from ..model import PortRange
-from .rules import Match, Neg, Rule, Verdict, net
+from .rules import Match, Neg, Rule, Ruleset, Verdict, net
 
 NAME = "iptables"
 FORWARD, DNAT, POSTROUTING = "NETC-FORWARD", "NETC-DNAT", "NETC-POSTROUTING"
@@ -92,8 +92,28 @@ def lower(rule: ir.Rule) -> list[Rule]:
     raise TypeError(f"iptables: no lowering for {kind}")  # a new IR rule kind needs a lowering
 
 
+# The built-in chains netc jumps from: hook, kind and priority, as the kernel runs them.
+BUILTIN = {("filter", "FORWARD"): ("forward", "filter", 0), ("nat", "PREROUTING"): ("prerouting", "nat", -100),
+           ("nat", "OUTPUT"): ("output", "nat", -100), ("nat", "POSTROUTING"): ("postrouting", "nat", 100)}
+
+
 def build(network: ir.Network) -> list[Rule]:
     return [r for rule in network.rules for r in lower(rule)]
+
+
+def ruleset(network: ir.Network) -> Ruleset:
+    """What the kernel holds after apply: the built-in chains with netc's jumps, and netc's chains."""
+    rs = Ruleset(NAME)
+    for (table, chain), (hook, kind, priority) in BUILTIN.items():
+        rs.chain(table, chain, hook=hook, kind=kind, priority=priority)
+    for table, chains in CHAINS.items():
+        for chain in chains:
+            rs.chain(table, chain)
+    for j in jumps():
+        rs.add(j.rule)
+    for r in build(network):
+        rs.add(r)
+    return rs
 
 
 # ------------------------------------------------------------------ text

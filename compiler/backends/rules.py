@@ -1,7 +1,8 @@
 """Typed firewall rules: what a backend builds before it prints a single line.
 
-A rule is a match and a verdict in a chain. Backends build these from the
-IR's rules, serialize them once, and `explain` evaluates the same objects,
+A backend turns the IR's rules into a `Ruleset`: base chains on the kernel's
+hooks, regular chains, and (nftables) sets and maps with their elements. It
+then serializes the Ruleset once; `explain` evaluates the very same objects,
 so what explain says is what the backend wrote. Every field is a plain value;
 None means "any".
 """
@@ -20,42 +21,106 @@ from ..model import PortRange, Proto
 class Verdict(str, enum.Enum):
     ACCEPT = "ACCEPT"
     DROP = "DROP"
-    JUMP = "JUMP"
-    DNAT = "DNAT"
+    JUMP = "JUMP"            # target: a chain
+    VMAP = "VMAP"            # vmap: (field, map); the map gives JUMP targets
+    DNAT = "DNAT"            # to_addr/to_ports, or dnat_map: (fields, map)
     MASQUERADE = "MASQUERADE"
 
 
 @dataclass(frozen=True, slots=True)
 class Neg:
-    """A negated match value: `! -o docker0`."""
+    """A negated match value: `! -o docker0`, `oifname != "docker0"`."""
     value: object
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """The packet's fields, concatenated, looked up in a set: `ip saddr . th dport @s`.
+
+    Fields: saddr, daddr, proto, sport, dport (after any translation so far).
+    """
+    fields: tuple[str, ...]
+    set: str
 
 
 @dataclass(frozen=True, slots=True)
 class Match:
     iif: str | Neg | None = None
     oif: str | Neg | None = None
+    iif_set: str | None = None                     # iifname @set
+    oif_set: str | None = None
     saddr: IPNetwork | Neg | None = None
     daddr: IPNetwork | Neg | None = None
     proto: Proto | None = None
     sport: PortRange | None = None
     dport: PortRange | None = None
-    ctstate: frozenset[str] | Neg | None = None   # ESTABLISHED, RELATED, DNAT
-    src_local: bool = False                        # addrtype --src-type LOCAL
-    dst_local: bool = False                        # addrtype --dst-type LOCAL
+    ctstate: frozenset[str] | Neg | None = None    # ESTABLISHED, RELATED, DNAT (ct status dnat)
+    src_local: bool = False                        # addrtype --src-type LOCAL / fib saddr type local
+    dst_local: bool = False
+    lookups: tuple[Lookup, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    table: str            # filter | nat
+    table: str
     chain: str
     match: Match
     verdict: Verdict
-    target: str | None = None              # JUMP: the chain
-    to_addr: IPAddress | None = None       # DNAT
-    to_ports: PortRange | None = None      # DNAT; None keeps the port
+    target: str | None = None                       # JUMP
+    to_addr: IPAddress | None = None                # DNAT
+    to_ports: PortRange | None = None               # DNAT; None keeps the port
+    dnat_map: tuple[tuple[str, ...], str] | None = None   # DNAT through a map
+    vmap: tuple[str, str] | None = None             # VMAP: ("iif"|"oif", map)
     origin: Origin | None = field(default=None, compare=False)
-    what: str = field(default="", compare=False)  # the IR rule kind, for explain
+    what: str = field(default="", compare=False)    # the IR rule kind, for explain
+
+
+@dataclass(frozen=True, slots=True)
+class Element:
+    """A set or map element: key fields (addresses, Proto, PortRange, names), and a value for maps."""
+    key: tuple
+    value: tuple | str | None = None                # map: (address, PortRange) or a chain name (vmap)
+    origin: Origin | None = field(default=None, compare=False)
+
+
+@dataclass
+class Chain:
+    table: str
+    name: str
+    hook: str | None = None          # prerouting, output, forward, postrouting (base chains)
+    kind: str | None = None          # filter | nat (base chains)
+    priority: int = 0
+    rules: list[Rule] = field(default_factory=list)
+
+
+@dataclass
+class Ruleset:
+    backend: str
+    chains: dict[tuple[str, str], Chain] = field(default_factory=dict)
+    sets: dict[str, list[Element]] = field(default_factory=dict)
+    set_types: dict[str, str] = field(default_factory=dict)
+
+    def chain(self, table: str, name: str, **kw) -> Chain:
+        key = (table, name)
+        if key not in self.chains:
+            self.chains[key] = Chain(table, name, **kw)
+        return self.chains[key]
+
+    def add(self, rule: Rule) -> None:
+        self.chain(rule.table, rule.chain).rules.append(rule)
+
+    def base_chains(self, hook: str, kind: str) -> list[Chain]:
+        """The base chains on a hook, in the order the kernel runs them."""
+        found = [c for c in self.chains.values() if c.hook == hook and c.kind == kind]
+        return sorted(found, key=lambda c: c.priority)
+
+    @property
+    def rule_count(self) -> int:
+        return sum(len(c.rules) for c in self.chains.values())
+
+    @property
+    def element_count(self) -> int:
+        return sum(len(e) for e in self.sets.values())
 
 
 def net(address: IPAddress) -> IPNetwork:

@@ -10,7 +10,7 @@ import pytest
 from netns import in_ns, leftover, sh
 from util import compile_for, container
 
-BACKENDS = ["iptables"]
+BACKENDS = ["iptables", "nftables"]
 
 SPEC = """
 daemon { icc false }

@@ -12,7 +12,7 @@ from netns import in_ns, sh
 from netc.sandbox import HOST_IP, OUTSIDE_IP
 from util import compile_for, container, host_port
 
-BACKENDS = ["iptables"]
+BACKENDS = ["iptables", "nftables"]
 
 BASIC = """
 container db { expose 5432, 53/udp }

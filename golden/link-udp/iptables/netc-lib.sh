@@ -64,7 +64,7 @@ abort() {
     say "error: step $STEP failed: $STEP_NAME"
     trap - INT TERM HUP
     rollback
-    rm -rf "$STATE/work.$$" "$STATE/host.batch" "$STATE/one.batch" "$STATE/ipt.snapshot"
+    rm -rf "$STATE/work.$$" "$STATE/host.batch" "$STATE/one.batch" "$STATE/ipt.snapshot" "$STATE/nft.snapshot"
     say "rolled back: everything this run changed is undone"
     release
     exit 1
@@ -336,6 +336,32 @@ ipt_restore() {  # SNAPSHOT: the tables in it exactly as they were; netc's trace
     return 0
 }
 
+# ------------------------------------------------------------------ firewall: nftables
+# netc's rules are one table, replaced whole by `nft -f` (declare, delete, define).
+firewall_nftables_check() { nft -c -f "$1/rules.nft"; }
+firewall_nftables_up() { nft -f "$1/rules.nft"; }
+firewall_nftables_down() { nft delete table ip netc 2>/dev/null; return 0; }
+nft_snapshot() {
+    if ! nft list table ip netc > "$1" 2>/dev/null; then : > "$1"; fi
+}
+nft_restore() {  # SNAPSHOT: netc's table exactly as it was (or absent)
+    nft delete table ip netc 2>/dev/null
+    if [ -s "$1" ]; then nft -f "$1"; fi
+    return 0
+}
+# An nftables accept only ends its own base chain: another table whose
+# forward hook drops by default still drops what netc accepts. Say so.
+foreign_drops() {  # BACKEND
+    have nft || return 0
+    nft list ruleset 2>/dev/null | awk -v mine="$1" '
+        /^table / { t = $2 " " $3 }
+        /hook forward/ && /policy drop/ && t != "ip netc" && !(mine == "iptables" && t == "ip filter") { print t }' |
+        sort -u | while IFS= read -r _t; do
+            say "warning: table $_t drops forwarded packets by default (policy drop on its forward hook);" \
+                "what netc accepts may still be dropped there"
+        done
+}
+
 # ------------------------------------------------------------------ the object table
 # Objects are created in this order and removed in the reverse one.
 KINDS_UP="bridge sysctl container p2p files firewall"
@@ -508,6 +534,8 @@ firewall_apply() {
     step "snapshot the firewall" || abort
     case " $_old $_new " in *" iptables "*) ipt_tables_before; ipt_snapshot "$STATE/ipt.snapshot" || abort
         undo ipt_restore "$STATE/ipt.snapshot" ;; esac
+    case " $_old $_new " in *" nftables "*) nft_snapshot "$STATE/nft.snapshot" || abort
+        undo nft_restore "$STATE/nft.snapshot" ;; esac
     if [ -n "$_old" ] && [ "$_old" != "$_new" ]; then
         run "remove the $_old rules" "firewall_${_old}_down"
     fi
@@ -550,6 +578,7 @@ netc_apply() {  # DIR
         say "error: the kernel does not accept the firewall rules; nothing was changed"
         exit 1
     fi
+    foreign_drops "$(lines_of firewall "$1/objects" | awk '{print $2}')"
     acquire
     UNDO=$STATE/undo.$$
     : > "$UNDO"
@@ -561,7 +590,7 @@ netc_apply() {  # DIR
     firewall_apply "$1"
     run "record what is applied" record "$1"
     trap - INT TERM HUP
-    rm -f "$UNDO" "$STATE/ipt.snapshot"
+    rm -f "$UNDO" "$STATE/ipt.snapshot" "$STATE/nft.snapshot"
     release
     say "applied: $(wc -l < "$1/objects") object(s) in place"
 }

@@ -1,0 +1,256 @@
+"""The nftables backend: netc's own table, replaced whole in one `nft -f` transaction.
+
+rules.nft declares `table ip netc`, deletes it and defines it again, in one
+file, so a re-apply is atomic and no other table is touched; teardown deletes
+the table. Per-container data lives in sets and maps, never in rules:
+
+    published   address . proto . port             translated traffic to accept
+    links       parent . child . proto . port      link permissions (both directions)
+    hairpin     address . address . proto . port   a container reaching its own publish
+    dnat-any    proto . port : address . port      publishes on every local address
+    dnat-addr   host . proto . port : address . port   publishes on one host address
+    bridges     netc's bridges (isolation)
+    forward-in / forward-out   per-bridge dispatch: interface -> jump (verdict maps)
+
+so the number of rules grows with the number of bridges only; containers,
+links and publishes add elements. Comments carry the spec line, on rules and
+on elements, as in the iptables backend.
+"""
+
+from __future__ import annotations
+
+from netaddr import IPNetwork
+
+from .. import ir
+from ..model import PortRange, Proto
+from .rules import Element, Lookup, Match, Neg, Rule, Ruleset, Verdict, net
+
+NAME = "nftables"
+TABLE = "netc"
+LOOPBACK = IPNetwork("127.0.0.0/8")
+ESTABLISHED = frozenset({"ESTABLISHED", "RELATED"})
+TRANSLATED = frozenset({"DNAT"})
+SET_TYPES = {
+    "bridges": "ifname",
+    "published": "ipv4_addr . inet_proto . inet_service",
+    "links": "ipv4_addr . ipv4_addr . inet_proto . inet_service",
+    "hairpin": "ipv4_addr . ipv4_addr . inet_proto . inet_service",
+    "dnat-any": "inet_proto . inet_service : ipv4_addr . inet_service",
+    "dnat-addr": "ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service",
+    "forward-in": "ifname : verdict",
+    "forward-out": "ifname : verdict",
+}
+INTERVAL = {"published", "links", "hairpin"}
+BASE = {  # chain: (hook, kind, priority)
+    "filter-forward": ("forward", "filter", 0),
+    "nat-prerouting": ("prerouting", "nat", -100),
+    "nat-output": ("output", "nat", -100),
+    "nat-postrouting": ("postrouting", "nat", 100),
+}
+
+
+def _merge(elements: list[Element]) -> list[Element]:
+    """Interval sets refuse overlapping elements: merge port ranges that share the other fields."""
+    groups: dict[tuple, list[Element]] = {}
+    for e in elements:
+        groups.setdefault(e.key[:-1], []).append(e)
+    out = []
+    for prefix, items in groups.items():
+        items.sort(key=lambda e: e.key[-1])
+        merged: list[Element] = []
+        for e in items:
+            if merged and e.key[-1].lo <= merged[-1].key[-1].hi + 1:
+                last = merged[-1]
+                hi = max(last.key[-1].hi, e.key[-1].hi)
+                merged[-1] = Element(prefix + (PortRange(last.key[-1].lo, hi),), None, last.origin)
+            else:
+                merged.append(e)
+        out.extend(merged)
+    return out
+
+
+def _note(text: str) -> ir.Origin:
+    return ir.Origin("", 0, text)
+
+
+def ruleset(network: ir.Network) -> Ruleset:
+    rs = Ruleset(NAME)
+    rs.set_types = dict(SET_TYPES)
+    for name in SET_TYPES:
+        rs.sets[name] = []
+    for chain, (hook, kind, priority) in BASE.items():
+        rs.chain(TABLE, chain, hook=hook, kind=kind, priority=priority)
+    rs.chain(TABLE, "publish")
+
+    def add(chain: str, match: Match, verdict: Verdict, origin=None, what="", **kw) -> None:
+        rs.add(Rule(TABLE, chain, match, verdict, origin=origin, what=what, **kw))
+
+    # Dispatch: packets into a bridge, then packets out of one.
+    add("filter-forward", Match(), Verdict.VMAP, vmap=("oif", "forward-in"), what="dispatch")
+    add("filter-forward", Match(), Verdict.VMAP, vmap=("iif", "forward-out"), what="dispatch")
+    add("nat-prerouting", Match(daddr=Neg(LOOPBACK), dst_local=True), Verdict.JUMP, target="publish", what="dispatch")
+    add("nat-output", Match(dst_local=True), Verdict.JUMP, target="publish", what="dispatch")
+    ports = ("proto", "dport")
+    add("publish", Match(lookups=()), Verdict.DNAT, dnat_map=(("daddr",) + ports, "dnat-addr"), what="Dnat")
+    add("publish", Match(lookups=()), Verdict.DNAT, dnat_map=(ports, "dnat-any"), what="Dnat")
+
+    published, links, hairpin = [], [], []
+    isolated: set[str] = set()
+    for rule in network.rules:
+        o, kind = rule.origin, type(rule).__name__
+        if isinstance(rule, ir.Reply):
+            b = rule.bridge
+            rs.sets["bridges"].append(Element((b,), None, o))
+            rs.sets["forward-in"].append(Element((b,), f"fwd-in-{b}", o))
+            rs.sets["forward-out"].append(Element((b,), f"fwd-out-{b}", o))
+            add(f"fwd-in-{b}", Match(ctstate=ESTABLISHED), Verdict.ACCEPT, o, kind)
+        elif isinstance(rule, ir.Isolate):
+            if rule.to not in isolated:   # one rule per bridge: every other bridge, through the set
+                isolated.add(rule.to)
+                add(f"fwd-in-{rule.to}", Match(iif=Neg(rule.to), iif_set="bridges", ctstate=Neg(TRANSLATED)),
+                    Verdict.DROP, o, kind)
+        elif isinstance(rule, ir.Protect):
+            add(f"fwd-in-{rule.bridge}", Match(iif=Neg(rule.bridge), ctstate=Neg(TRANSLATED)), Verdict.DROP, o, kind)
+            add(f"fwd-in-{rule.bridge}", Match(ctstate=TRANSLATED, lookups=(Lookup(("daddr", "proto", "dport"),
+                                                                                     "published"),)),
+                Verdict.ACCEPT, _note("published ports: the elements of @published say which publish"),
+                "PublishAccept")
+            add(f"fwd-in-{rule.bridge}", Match(iif=rule.bridge, lookups=(Lookup(("saddr", "daddr", "proto", "dport"),
+                                                                                  "links"),)),
+                Verdict.ACCEPT, _note("links: the elements of @links say which link"), "LinkAccept")
+            add(f"fwd-in-{rule.bridge}", Match(iif=rule.bridge, lookups=(Lookup(("daddr", "saddr", "proto", "sport"),
+                                                                                  "links"),)),
+                Verdict.ACCEPT, _note("links, replies: the elements of @links say which link"), "LinkAccept")
+        elif isinstance(rule, ir.PublishAccept):
+            published.append(Element((rule.address, rule.proto, rule.ports), None, o))
+        elif isinstance(rule, ir.LinkAccept):
+            links.append(Element((rule.parent, rule.child, rule.proto, rule.ports), None, o))
+        elif isinstance(rule, ir.Icc):
+            add(f"fwd-in-{rule.bridge}", Match(iif=rule.bridge), Verdict.ACCEPT if rule.accept else Verdict.DROP, o, kind)
+        elif isinstance(rule, ir.Outgoing):
+            add(f"fwd-out-{rule.bridge}", Match(oif=Neg(rule.bridge)), Verdict.ACCEPT, o, kind)
+        elif isinstance(rule, ir.Dnat):
+            for h, c in zip(rule.host_ports, rule.ports):
+                one, to = PortRange(h, h), (rule.address, PortRange(c, c))
+                if rule.host_ip is None:
+                    rs.sets["dnat-any"].append(Element((rule.proto, one), to, o))
+                else:
+                    rs.sets["dnat-addr"].append(Element((rule.host_ip, rule.proto, one), to, o))
+        elif isinstance(rule, ir.MasqueradeLocal):
+            add("nat-postrouting", Match(oif=rule.bridge, src_local=True), Verdict.MASQUERADE, o, kind)
+        elif isinstance(rule, ir.Masquerade):
+            add("nat-postrouting", Match(saddr=rule.network, oif=Neg(rule.bridge)), Verdict.MASQUERADE, o, kind)
+        elif isinstance(rule, ir.Hairpin):
+            hairpin.append(Element((rule.address, rule.address, rule.proto, rule.ports), None, o))
+        else:
+            raise TypeError(f"nftables: no lowering for {kind}")  # a new IR rule kind needs a lowering
+    if hairpin:
+        add("nat-postrouting", Match(lookups=(Lookup(("saddr", "daddr", "proto", "dport"), "hairpin"),)),
+            Verdict.MASQUERADE, _note("hairpin: the elements of @hairpin say which publish"), "Hairpin")
+    rs.sets["published"] = _merge(published)
+    rs.sets["links"] = _merge(links)
+    rs.sets["hairpin"] = _merge(hairpin)
+    return rs
+
+
+# ------------------------------------------------------------------ text
+
+FIELD = {"saddr": "ip saddr", "daddr": "ip daddr", "proto": "meta l4proto", "sport": "th sport", "dport": "th dport"}
+
+
+def _ports(p: PortRange) -> str:
+    return str(p.lo) if p.lo == p.hi else f"{p.lo}-{p.hi}"
+
+
+def _value(v) -> str:
+    if isinstance(v, PortRange):
+        return _ports(v)
+    if isinstance(v, Proto):
+        return v.value
+    if isinstance(v, IPNetwork):
+        return str(v.ip) if v.prefixlen == 32 else f"{v.network}/{v.prefixlen}"
+    return str(v)
+
+
+def _comment(origin) -> str:
+    # nftables keeps at most 128 bytes of a comment; origins are printable ASCII.
+    return f' comment "{str(origin)[:120]}"' if origin else ""
+
+
+def _cmp(word: str, value, quote: bool = False) -> list[str]:
+    if value is None:
+        return []
+    neg = isinstance(value, Neg)
+    v = _value(value.value if neg else value)
+    if quote:
+        v = f'"{v}"'
+    return [word] + (["!="] if neg else []) + [v]
+
+
+def rule_text(r: Rule) -> str:
+    m = r.match
+    out: list[str] = []
+    out += _cmp("iifname", m.iif, True)
+    if m.iif_set:
+        out += ["iifname", f"@{m.iif_set}"]
+    out += _cmp("oifname", m.oif, True)
+    if m.oif_set:
+        out += ["oifname", f"@{m.oif_set}"]
+    out += _cmp("ip saddr", m.saddr)
+    out += _cmp("ip daddr", m.daddr)
+    if m.proto is not None:
+        out += ["meta l4proto", m.proto.value]
+    if m.sport is not None:
+        out += ["th sport", _ports(m.sport)]
+    if m.dport is not None:
+        out += ["th dport", _ports(m.dport)]
+    if m.src_local:
+        out += ["fib saddr type local"]
+    if m.dst_local:
+        out += ["fib daddr type local"]
+    if m.ctstate is not None:
+        neg = isinstance(m.ctstate, Neg)
+        states = m.ctstate.value if neg else m.ctstate
+        if states == TRANSLATED:
+            # ct status is a bitmask: `ct status dnat` tests the flag, but
+            # `ct status != dnat` would compare the whole mask.
+            out += ["ct status & dnat == 0"] if neg else ["ct status dnat"]
+        else:
+            out += ["ct state", "!=" if neg else "", ",".join(s.lower() for s in sorted(states))]
+    for lookup in m.lookups:
+        if any(f in ("sport", "dport") for f in lookup.fields):
+            out += ["meta l4proto { tcp, udp }"]
+        out += [" . ".join(FIELD[f] for f in lookup.fields), f"@{lookup.set}"]
+    if r.verdict is Verdict.VMAP:
+        out += [f"{r.vmap[0]}name vmap @{r.vmap[1]}"]
+    elif r.verdict is Verdict.JUMP:
+        out += ["jump", r.target]
+    elif r.verdict is Verdict.DNAT:
+        fields, mapname = r.dnat_map
+        out += ["meta l4proto { tcp, udp }", "dnat ip to", " . ".join(FIELD[f] for f in fields), "map", f"@{mapname}"]
+    else:
+        out += [r.verdict.value.lower()]
+    return " ".join(w for w in out if w) + _comment(r.origin)
+
+
+def element_text(name: str, e: Element) -> str:
+    key = " . ".join(f'"{k}"' if name in ("bridges", "forward-in", "forward-out") else _value(k) for k in e.key)
+    if e.value is None:
+        return key + _comment(e.origin)
+    if isinstance(e.value, str):
+        return f"{key} : jump {e.value}"
+    return f"{key}{_comment(e.origin)} : {_value(e.value[0])} . {_value(e.value[1])}"
+
+
+def render(network: ir.Network) -> dict:
+    rs = ruleset(network)
+    sets = [{"name": n, "type": SET_TYPES[n], "kind": "map" if ":" in SET_TYPES[n] else "set",
+             "interval": n in INTERVAL, "elements": [element_text(n, e) for e in rs.sets[n]]} for n in SET_TYPES]
+    chains = []
+    for chain in rs.chains.values():
+        base = None
+        if chain.hook:
+            base = f"type {chain.kind} hook {chain.hook} priority {chain.priority}; policy accept;"
+        chains.append({"name": chain.name, "base": base, "rules": [rule_text(r) for r in chain.rules]})
+    return {"files": {"rules.nft": {"template": "rules.nft.j2", "table": TABLE, "sets": sets, "chains": chains}},
+            "count": rs.rule_count, "elements": rs.element_count}
