@@ -10,6 +10,7 @@ flat sequence of blocks in source order.
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 from functools import lru_cache
 from importlib import resources
@@ -17,6 +18,7 @@ from importlib import resources
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
+from . import scan
 from .diagnostics import Note, Reporter, Sources, Span, did_you_mean, quote
 from .syntax import Block, Option, Word
 
@@ -220,8 +222,13 @@ def _translate(exc: UnexpectedInput, file: str, text: str, reporter: Reporter) -
     reporter.error(Span(file, 1, 1, 1, 2), f"cannot parse: {exc}")
 
 
+_SUSPECT = re.compile(r"[^\t\n\r\x20-\x7e]")
+
+
 def _check_characters(text: str, file: str, reporter: Reporter) -> bool:
     """Control characters other than tab and line ends have no place in a spec."""
+    if not _SUSPECT.search(text):  # printable ASCII, tabs and line ends: nothing to check
+        return True
     ok = True
     line, col = 1, 1
     for ch in text:
@@ -240,6 +247,9 @@ def parse_text(text: str, file: str, reporter: Reporter) -> list:
     """Parse one file's text into blocks and ('include', path, span) items."""
     if not _check_characters(text, file, reporter):
         return []
+    fast = scan.parse(text, file)  # well-formed text without lark; None: let lark report the error
+    if fast is not None:
+        return fast
     try:
         tree = _parser().parse(text)
         return _Build(file).transform(tree)

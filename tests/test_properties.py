@@ -25,26 +25,33 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass, field
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 import netc.cli
-from netc.diagnostics import CompileFailed
+from netc import scan
+from netc.diagnostics import CompileFailed, Reporter, Span
 from netc.dump import dump
 from netc.lock import Lock
 from netc.model import NetKind
+from netc.parse import parse_text
 from netc.pipeline import load
 from netc.resolve import veth_name
+from netc.syntax import Block, Option, Word
 
 # Shrinking a failure can take minutes; CI reports the unshrunk example.
 # NETC_SHRINK=1 shrinks it, for debugging.
 PHASES = tuple(Phase) if os.environ.get("NETC_SHRINK") else (Phase.explicit, Phase.generate)
-PROPS = settings(max_examples=60, derandomize=True, database=None, deadline=None, phases=PHASES,
+# To hunt for more: NETC_EXAMPLES=20 (twenty times the examples) NETC_RANDOM=1 (fresh ones each run).
+SCALE = float(os.environ.get("NETC_EXAMPLES", "1"))
+PROPS = settings(max_examples=int(60 * SCALE), derandomize=not os.environ.get("NETC_RANDOM"), database=None,
+                 deadline=None, phases=PHASES,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                         HealthCheck.filter_too_much])
-MUTATIONS = settings(PROPS, max_examples=400)
+MUTATIONS = settings(PROPS, max_examples=int(400 * SCALE))
 
 # Bridge subnets, pairwise disjoint. Two overlap one of Docker's candidates,
 # so that the default bridge's automatic bip has to skip it.
@@ -608,6 +615,57 @@ def test_arbitrary_bytes_never_crash(data):
         assert_clean_diagnostics(rc, err)
 
 
+# ---------------------------------------------------------------- the fast parser
+# scan.py parses well-formed text without lark; it must agree with lark exactly.
+
+def _tree(x):
+    """Syntax nodes as plain tuples, spans included (they are left out of ==)."""
+    if isinstance(x, (list, tuple)):
+        return tuple(_tree(v) for v in x)
+    if isinstance(x, Span):
+        return (x.file, x.line, x.col, x.end_line, x.end_col)
+    if isinstance(x, (Word, Option, Block)):
+        return (type(x).__name__,) + tuple(_tree(getattr(x, f)) for f in x.__slots__)
+    return x
+
+
+def _both(text: str):
+    """parse_text's result and diagnostics with the fast path, and with lark alone."""
+    fast_reporter, slow_reporter = Reporter(), Reporter()
+    fast = parse_text(text, "s.netc", fast_reporter)
+    with mock.patch.object(scan, "parse", lambda text, file: None):
+        slow = parse_text(text, "s.netc", slow_reporter)
+    assert fast_reporter.sorted() == slow_reporter.sorted()
+    assert _tree(fast) == _tree(slow)
+    return slow_reporter
+
+
+def _agree(text: str) -> None:
+    reporter = _both(text)
+    if reporter.errors and not any("control character" in d.message for d in reporter.diagnostics):
+        assert scan.parse(text, "s.netc") is None, f"scan accepted what lark rejects: {text!r}"
+
+
+@PROPS
+@given(valid_specs())
+def test_scan_agrees_with_lark_on_valid_specs(text):
+    assert _both(text).errors == 0
+    assert scan.parse(text, "s.netc") is not None  # a valid spec takes the fast path
+
+
+@MUTATIONS
+@given(mutated_specs())
+def test_scan_agrees_with_lark_on_mutated_specs(text):
+    _agree(text)
+
+
+@PROPS
+@given(st.lists(st.sampled_from(list(' \t\r\n\f;{}#"\\:x') + ["host", "container", "include", "p2p", "a\xa0"]),
+                max_size=40).map("".join))
+def test_scan_agrees_with_lark_on_token_soup(text):
+    _agree(text)
+
+
 # ---------------------------------------------------------------- regressions
 # Plain tests for the bugs the properties above found (one each).
 
@@ -647,3 +705,15 @@ def test_locked_candidate_bip_is_kept():
         path = _write(tmp, "container a { expose 80 }\n")
         network = _load(path, lock=Lock({"docker0": "10.1.42.1/16"}, {}, {})).network
     assert network.bridge("docker0").cidr == "10.1.42.1/16"
+
+
+def test_bench_generator_writes_valid_specs():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("gen", os.path.join(os.path.dirname(__file__), "..", "bench", "gen.py"))
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert gen.generate(300) == gen.generate(300)
+    for text in (gen.generate(300), gen.generate(40, icc=False, seed=7), gen.generate(0)):
+        _both(text)  # the fast parser agrees with lark on it
+        with tempfile.TemporaryDirectory() as tmp:
+            check_invariants(_load(_write(tmp, text)).network)
