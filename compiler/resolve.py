@@ -30,6 +30,7 @@ DEFAULT_PORTS = PortRange(49153, 65535)
 ANY = IPAddress("0.0.0.0")
 FALLBACK_DNS = (IPAddress("8.8.8.8"), IPAddress("8.8.4.4"))
 LOOPBACK = IPNetwork("127.0.0.0/8")
+LOOPBACK6 = IPAddress("::1")
 # Docker's bridge subnet candidates, in order (daemon/networkdriver/bridge/driver.go, 1.3).
 CANDIDATES = tuple(IPNetwork(c) for c in (
     "172.17.42.1/16", "10.0.42.1/16", "10.1.42.1/16", "10.42.42.1/16", "172.16.42.1/24", "172.16.43.1/24",
@@ -107,12 +108,15 @@ class Resolver:
         self.host = spec.host or m.HostDecl()
         self.bridges: dict[str, _Bridge] = {}
         self.containers: dict[str, _Container] = {}
+        self._relpaths: dict[str, str] = {}
 
     # ------------------------------------------------------------ origins
     def origin(self, span: Span | None, context: str | None = None, default: str = "") -> ir.Origin:
         if span is None:
             return ir.Origin("", 0, _UNSAFE.sub("?", f"netc default: {default}"))
-        file = os.path.relpath(span.file, self.spec_dir or ".").replace(os.sep, "/")
+        file = self._relpaths.get(span.file)
+        if file is None:  # once per file: relpath is slow, and origin() runs for every statement
+            file = self._relpaths[span.file] = os.path.relpath(span.file, self.spec_dir or ".").replace(os.sep, "/")
         line = self.sources.line(span.file, span.line) or ""
         text = _COMMENT.sub(lambda mt: mt.group(1) or "", line)
         text = " ".join(_BRACES.sub(": ", text).replace("}", " ").replace(";", ",").split()).strip(":, ")
@@ -152,7 +156,7 @@ class Resolver:
                                           "with firewall rules (Docker: \"ICC uses iptables to function\")",
                              [Note(d.iptables.span, "iptables is false here")])
             if br.external and br.bip is None:
-                self.r.error(br.span, f"external bridge {quote(name)} needs a bip: netc never reads the live "
+                self.r.error(decl.external.span, f"external bridge {quote(name)} needs a bip: netc never reads the live "
                                       "machine, so the spec must say the bridge's address")
         self._check_explicit_bips()
         self._select_bips()
@@ -252,7 +256,7 @@ class Resolver:
                 else:
                     c.bridge = name
             elif net.kind is NetKind.CONTAINER and net.target not in decls:
-                self.r.error(net.span, f"net container:{net.target}: there is no container {quote(net.target)}"
+                self.r.error(net.target_span or net.span, f"net container:{net.target}: there is no container {quote(net.target)}"
                                        f"{did_you_mean(net.target, decls)}")
                 c.mode, c.broken = NetKind.NONE, True
         # net container: chains end at a container with a stack of its own.
@@ -417,7 +421,7 @@ class Resolver:
             if c.decl.mac is not None:
                 c.mac = c.decl.mac.value
             else:
-                c.mac = EUI("02:42:" + ":".join(f"{b:02x}" for b in c.address.words), dialect=mac_unix_expanded)
+                c.mac = EUI(0x0242 << 32 | int(c.address), dialect=mac_unix_expanded)  # 02:42 + the IPv4 bytes
             key = (int(c.mac), c.bridge)
             prior = macs.get(key)
             if prior is not None:
@@ -631,7 +635,7 @@ class Resolver:
     def dns(self, c: _Container) -> tuple[tuple, tuple, tuple]:
         d, h = self.daemon, self.host
         host_ns = tuple(a.value for a in h.nameservers
-                        if not (a.value in LOOPBACK or a.value == IPAddress("::1")))
+                        if not (a.value in LOOPBACK or a.value == LOOPBACK6))
         nameservers = (tuple(a.value for a in c.decl.dns) or tuple(a.value for a in d.dns)
                        or host_ns or FALLBACK_DNS)
         search = (tuple(a.value for a in c.decl.dns_search) or tuple(a.value for a in d.dns_search)
