@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import unicodedata
 from functools import lru_cache
 from importlib import resources
@@ -260,9 +261,22 @@ def parse_text(text: str, file: str, reporter: Reporter) -> list:
         return []
 
 
+MAX_BYTES = 64 << 20  # a spec larger than this is a mistake (or /dev/zero); half a million containers fit
+
+
 def _read(path: str, display: str, reporter: Reporter, span: Span | None, sources: Sources) -> str | None:
     try:
-        data = open(path, "rb").read()
+        # An include must be a file: opening a FIFO would wait for a writer, a device never ends.
+        # (The main spec may be a pipe: `netc check <(generate)`.)
+        if span is not None and os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode) \
+                and not os.path.isdir(path):
+            reporter.error(span, f"cannot include {quote(display)}: it is not a regular file")
+            return None
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            reporter.error(span, f"cannot read {quote(display)}: it is larger than {MAX_BYTES >> 20} MiB")
+            return None
     except IsADirectoryError:
         reporter.error(span, f"cannot read {quote(display)}: it is a directory")
         return None

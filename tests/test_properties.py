@@ -717,3 +717,29 @@ def test_bench_generator_writes_valid_specs():
         _both(text)  # the fast parser agrees with lark on it
         with tempfile.TemporaryDirectory() as tmp:
             check_invariants(_load(_write(tmp, text)).network)
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo"])
+def test_include_of_a_device_or_fifo_is_an_error_not_a_hang(target):
+    # parse.py read whatever an include named: /dev/zero ended in a MemoryError (an internal
+    # error), a FIFO waited for a writer for ever.
+    import subprocess
+    import sys
+    with tempfile.TemporaryDirectory() as tmp:
+        if target == "fifo":
+            os.mkfifo(os.path.join(tmp, "fifo"))
+        path = _write(tmp, f'include "{target}"\ncontainer a {{ }}\n')
+        r = subprocess.run([sys.executable, "-c", "import sys, netc.cli; sys.exit(netc.cli.main(sys.argv[1:]))",
+                            "check", path], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "NETC_DEBUG": ""})
+    assert r.returncode == 2, r.stderr
+    assert "it is not a regular file" in r.stderr
+    assert_clean_diagnostics(r.returncode, r.stderr)
+
+
+def test_main_spec_from_a_pipe_still_works():
+    import subprocess
+    import sys
+    r = subprocess.run(["bash", "-c", f'"{sys.executable}" -m netc check <(printf "container a {{ }}\\n")'],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
