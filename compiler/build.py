@@ -234,7 +234,11 @@ def one(parse: Callable[[Word], Any]) -> Callable[[Option], Any]:
         if not opt.args:
             raise Invalid(opt.name.span, f"{quote(opt.name.text)} needs a value")
         if len(opt.args) > 1:
-            raise Invalid(opt.args[1].span, f"{quote(opt.name.text)} takes one value")
+            extra = opt.args[1]
+            hint = ""
+            if not extra.quoted and any(extra.text in table for table in TABLES.values()):
+                hint = f"; to give {quote(extra.text)} on the same line, separate the options with ';'"
+            raise Invalid(extra.span, f"{quote(opt.name.text)} takes one value{hint}")
         return m.At(parse(opt.args[0]), opt.args[0].span)
     return handler
 
@@ -304,7 +308,7 @@ def net_one(opt: Option) -> Any:
         return m.NetMode(m.NetKind(text), None, value.span)
     if text.startswith("container:"):
         target = p_name(Word(text[10:], sub(value, 10), value.quoted), "container name")
-        return m.NetMode(m.NetKind.CONTAINER, target, value.span)
+        return m.NetMode(m.NetKind.CONTAINER, target, value.span, sub(value, 10))
     if ":" in text:
         raise Invalid(value.span, f"invalid net mode {quote(text)}: expected bridge, none, host, "
                                    "container:NAME or the name of a bridge")
@@ -404,9 +408,11 @@ def _p2p(block: Block, reporter: Reporter) -> m.P2PDecl | None:
         return None
     ends: list[m.P2PEnd] = []
     seen: dict[str, Option] = {}
+    strangers = 0
     for opt in block.options:
         who = opt.name.text
         if who not in (a.value, b.value):
+            strangers += 1
             reporter.error(opt.name.span, f"{quote(who)} is not an end of this p2p link; expected "
                                           f"{quote(a.value)} or {quote(b.value)}{did_you_mean(who, (a.value, b.value))}")
             continue
@@ -434,9 +440,9 @@ def _p2p(block: Block, reporter: Reporter) -> m.P2PDecl | None:
         except Invalid as exc:
             reporter.error(exc.span, exc.message)
     for end in (a, b):
-        if end.value not in seen:
-            reporter.error(block.span, f"p2p {a.value} {b.value}: no line for the end {quote(end.value)} "
-                                       f"(write `{end.value} ADDRESS/32`)")
+        if end.value not in seen and not strangers:  # a misspelt end is reported already
+            reporter.error(end.span, f"p2p {a.value} {b.value}: no line for the end {quote(end.value)} "
+                                     f"(write `{end.value} ADDRESS/32` in the block)")
     return m.P2PDecl(a, b, tuple(ends), block.span)
 
 

@@ -96,6 +96,7 @@ class NetMode:
     kind: NetKind
     target: str | None
     span: Span = field(compare=False, repr=False)
+    target_span: Span | None = field(default=None, compare=False, repr=False)  # NAME of container:NAME
 
 
 @dataclass(frozen=True, slots=True)
