@@ -280,6 +280,12 @@ class Resolver:
                 path.append(nxt)
                 cur = nxt
             c.root = cur
+            if cur is not None and self.containers[cur].mode is NetKind.HOST:
+                # Docker would join the host's own stack; say so in the spec instead.
+                self.r.error(c.decl.net.target_span or c.decl.net.span,
+                             f"net container:{c.decl.net.target} shares the stack of {quote(cur)}, which is "
+                             f"net host; write net host")
+                c.broken = True
         for c in self.containers.values():
             self._check_mode(c)
 
@@ -600,6 +606,11 @@ class Resolver:
             if not ok or len(ends) != 2:
                 continue
             ea, eb = ends[decl.a.value], ends[decl.b.value]
+            shared = self.netns_of(self.containers[decl.a.value])
+            if shared == self.netns_of(self.containers[decl.b.value]):
+                self.r.error(decl.b.span, f"both ends of p2p {decl.a.value} {decl.b.value} are in the namespace "
+                                          f"{quote(shared)}: a p2p link joins two network stacks")
+                continue
             if ea.address.value.ip == eb.address.value.ip:
                 self.r.error(eb.address.span, f"both ends of p2p {decl.a.value} {decl.b.value} have the address "
                                               f"{eb.address.value.ip}", [Note(ea.address.span, "the other end")])

@@ -694,6 +694,9 @@ def test_p2p_between_bridged_containers(tmp_path):
     ("bridge abcdefghijklmnop { bip 10.9.0.1/24 }\n", 1, "Linux allows at most 15"),
     ("container a { hostname -x }\n", 1, "invalid hostname '-x'"),
     ("daemon { icc false; iptables false }\n", 1, "icc false needs iptables"),
+    ("container h { net host }\ncontainer s { net container:h }\n", 2, "which is net host; write net host"),
+    ("container a {}\ncontainer b { net container:a }\np2p a b {\n  a 10.1.1.1/32\n  b 10.1.1.2/32\n}\n", 3,
+     "both ends of p2p a b are in the namespace 'netc-a'"),
 ])
 def test_errors(tmp_path, text, line, fragment):
     found = errors(tmp_path, text)
