@@ -634,6 +634,24 @@ class Resolver:
                 out.append(ir.P2P(built[0], built[1], self.origin(decl.span)))
         return out
 
+    def check_namespaces(self) -> None:
+        """Every container with a stack of its own needs a namespace of its own."""
+        seen: dict[str, _Container] = {}
+        for c in self.containers.values():
+            if c.mode not in (NetKind.BRIDGE, NetKind.NONE) or c.broken:
+                continue
+            keys = [self.netns_of(c)] + ([c.decl.netns.value] if c.decl.netns else [])
+            prior = next(((k, seen[k]) for k in keys if k in seen), None)
+            if prior is not None:
+                key, other = prior
+                where = lambda x: (x.decl.netns or x.decl.name).span  # noqa: E731
+                self.r.error(where(c), f"containers {quote(other.decl.name.value)} and {quote(c.decl.name.value)} "
+                                       f"would share the namespace {quote(key)}; to share a network stack, "
+                                       f"use net container:{other.decl.name.value}",
+                             [Note(where(other), "the other one is here")])
+                continue
+            seen.update((k, c) for k in keys)
+
     def netns_of(self, c: _Container) -> str:
         owner = self.containers[c.root] if c.mode is NetKind.CONTAINER and c.root else c
         path = owner.decl.netns.value if owner.decl.netns else None
@@ -712,6 +730,7 @@ class Resolver:
         self.allocate_ports()
         self.resolve_links()
         veths = self.check_interfaces()
+        self.check_namespaces()
         p2ps = self.resolve_p2p()
         if self.r.errors:
             return None

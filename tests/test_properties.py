@@ -404,6 +404,12 @@ def check_invariants(network) -> None:
             assert c.mac is not None
             assert int(c.mac) not in macs, f"{c.name} and {macs[int(c.mac)]} share mac {c.mac}"
             macs[int(c.mac)] = c.name
+    owners: dict[str, str] = {}  # every container with a stack of its own has a namespace of its own
+    for c in network.containers:
+        if c.mode in (NetKind.BRIDGE, NetKind.NONE):
+            for key in {c.netns, c.netns_path} - {None}:
+                assert key not in owners, f"{c.name} and {owners[key]} share the namespace {key}"
+                owners[key] = c.name
     binds = _bindings(network)
     by_key: dict[tuple[str, int], list[tuple[str, str]]] = {}
     for ip, proto, port, who in binds:
@@ -743,3 +749,14 @@ def test_main_spec_from_a_pipe_still_works():
     r = subprocess.run(["bash", "-c", f'"{sys.executable}" -m netc check <(printf "container a {{ }}\\n")'],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("text", [
+    "container a { netns /var/run/netns/netc-b }\ncontainer b { }\n",
+    "container a { netns /run/netns/x; net none }\ncontainer b { netns /var/run/netns/x }\n",
+    "container c { netns /proc/1/ns/net }\ncontainer d { netns /proc/1/ns/net }\n",
+])
+def test_two_containers_cannot_share_a_namespace(text):
+    # resolve.py gave both containers the same namespace (two eth0 in one namespace at apply).
+    rc, err = check_text(text)
+    assert rc == 2 and "would share the namespace" in err, err
