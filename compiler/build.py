@@ -22,7 +22,7 @@ from .syntax import Block, Option, Word
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 LABEL_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
 OPTION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*\Z")
-PORT_RE = re.compile(r"\d+\Z")
+PORT_RE = re.compile(r"[0-9]+\Z")  # not \d: that takes any Unicode digit, and int() reads them
 MAC_RE = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}\Z")
 IFNAME_MAX = 15
 NAME_MAX = 63

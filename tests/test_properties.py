@@ -760,3 +760,12 @@ def test_two_containers_cannot_share_a_namespace(text):
     # resolve.py gave both containers the same namespace (two eth0 in one namespace at apply).
     rc, err = check_text(text)
     assert rc == 2 and "would share the namespace" in err, err
+
+
+@pytest.mark.parametrize("line", ["daemon { mtu \u0661\u0665\u0660\u0660 }", "container a { publish \u0668\u0660 }",
+                                  "container a { expose \uff18\uff10 }", "daemon { bip 10.0.0.1/\u0661\u0666 }"])
+def test_ports_and_numbers_are_ascii_digits(line):
+    # build.py's PORT_RE was \d+, which matches any Unicode digit, and int() reads them:
+    # `publish ٨٠` published port 80.
+    rc, err = check_text(line + "\n")
+    assert rc == 2, err
