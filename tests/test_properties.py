@@ -211,12 +211,16 @@ def valid_specs(draw, max_containers: int = 12) -> str:
     names = draw(st.lists(name_st, min_size=n, max_size=n, unique=True))
     veths = [veth_name(x) for x in names] + [veth_name(NEW)]
     assume(len(set(veths)) == len(veths) and not set(veths) & set(bridges))
-    rank = draw(st.permutations(range(n)))  # net container: points to a lower rank: no cycles
+    # Modes are drawn in a random order; net container: points to one drawn before, so there
+    # are no cycles, and never to a net host one (an error: write net host).
+    order = draw(st.permutations(range(n)))
     load_: dict[str, int] = {b: 0 for b in bridges}
     load_[default_name] = 1  # room for NEW
-    cts: list[_Ct] = []
-    for i, name in enumerate(names):
-        lower = [names[j] for j in range(n) if rank[j] < rank[i]]
+    made: dict[int, _Ct] = {}
+    stack_owner: dict[str, str] = {}  # container -> the mode of the container whose stack it has
+    for i in order:
+        name = names[i]
+        lower = [c.name for c in made.values() if stack_owner[c.name] != "host"]
         kinds = ["bridge", "bridge", "bridge", "none", "host"] + (["container"] * 2 if lower else [])
         mode = draw(st.sampled_from(kinds))
         c = _Ct(name, mode)
@@ -235,7 +239,9 @@ def valid_specs(draw, max_containers: int = 12) -> str:
         if mode == "container":
             c.target = draw(st.sampled_from(lower))
             c.lines.append(f"net {_quote(draw, 'container:' + c.target)}")
-        cts.append(c)
+        stack_owner[name] = stack_owner[c.target] if mode == "container" else mode
+        made[i] = c
+    cts = [made[i] for i in range(n)]
     by_name = {c.name: c for c in cts}
 
     def root(c: _Ct) -> _Ct:
