@@ -66,6 +66,20 @@ def p_ifname(w: Word, what: str = "interface name") -> str:
     return t
 
 
+RESERVED_BRIDGE_NAMES = ("bridge", "none", "host")
+
+
+def p_bridge_name(w: Word, what: str = "bridge name") -> str:
+    """A bridge's name: an interface name that `net` does not read as a mode."""
+    t = p_ifname(w, what)
+    if t == "none":
+        raise Invalid(w.span, "a bridge cannot be named 'none' (Docker's -b none, no networking at all, is not "
+                              "supported): give the containers net none instead")
+    if t in RESERVED_BRIDGE_NAMES:
+        raise Invalid(w.span, f"a bridge cannot be named {quote(t)}: in net, {quote(t)} is a network mode")
+    return t
+
+
 def p_hostname(w: Word, what: str = "hostname") -> str:
     t = w.text
     labels = t.split(".")
@@ -335,7 +349,7 @@ _BRIDGE_COMMON = {
     "icc": Field("icc", one(p_bool)),
 }
 DAEMON = {
-    "bridge": Field("bridge", one(lambda w: p_ifname(w, "bridge name"))),
+    "bridge": Field("bridge", one(p_bridge_name)),
     **_BRIDGE_COMMON,
     "iptables": Field("iptables", one(p_bool)),
     "ip-forward": Field("ip_forward", one(p_bool)),
@@ -477,7 +491,7 @@ def build(blocks: tuple[Block, ...], reporter: Reporter) -> m.Spec:
             else:
                 daemon = m.DaemonDecl(**values, span=block.span)
         elif block.kind == "bridge":
-            name = _name(block.names[0], "bridge", reporter, lambda w, what: p_ifname(w, what))
+            name = _name(block.names[0], "bridge", reporter, p_bridge_name)
             values = _fields(block, BRIDGE, f"bridge {quote(block.names[0].text)}", reporter)
             if name is not None and unique("bridge", name):
                 bridges.append(m.BridgeDecl(name, **values, span=block.span))

@@ -695,6 +695,8 @@ def test_p2p_between_bridged_containers(tmp_path):
     ("container a { hostname -x }\n", 1, "invalid hostname '-x'"),
     ("daemon { icc false; iptables false }\n", 1, "icc false needs iptables"),
     ("container h { net host }\ncontainer s { net container:h }\n", 2, "which is net host; write net host"),
+    ("daemon { bridge none }\n", 1, "a bridge cannot be named 'none'"),
+    ("bridge host { bip 10.5.0.1/24 }\n", 1, "a bridge cannot be named 'host'"),
     ("container a {}\ncontainer b { net container:a }\np2p a b {\n  a 10.1.1.1/32\n  b 10.1.1.2/32\n}\n", 3,
      "both ends of p2p a b are in the namespace 'netc-a'"),
 ])
