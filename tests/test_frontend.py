@@ -708,3 +708,26 @@ def test_errors(tmp_path, text, line, fragment):
 def test_several_errors_are_reported_together_in_file_order(tmp_path):
     found = errors(tmp_path, "container a {\n  pubish 80\n}\ncontainer b { hostname -x }\ncontainer a {}\n")
     assert [line for line, _ in found] == [2, 4, 5]
+
+
+# ---------------------------------------------------------------- examples
+
+EXAMPLE_SPECS = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.netc"))
+
+
+@pytest.mark.parametrize("path", EXAMPLE_SPECS, ids=[p.stem for p in EXAMPLE_SPECS])
+def test_examples_check_clean(path):
+    loaded = load(str(path), lock=Lock())
+    assert loaded.diagnostics == [], [d.message for d in loaded.diagnostics]
+    first = path.read_text(encoding="utf-8").lstrip().splitlines()[0]
+    assert first.startswith("#"), "an example starts with a comment saying what it shows"
+
+
+def test_full_example_is_languages_complete_example():
+    root = Path(__file__).resolve().parent.parent
+    language = Path("/work/shared/LANGUAGE.md")
+    if not language.exists():
+        pytest.skip("LANGUAGE.md is not available here")
+    import re
+    block = re.search(r"## A complete example\n\n```\n(.*?)```", language.read_text(encoding="utf-8"), re.S)
+    assert (root / "examples" / "full.netc").read_text(encoding="utf-8") == block.group(1)
