@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test golden system venv clean
+.PHONY: demo test golden verify-long system venv clean
 
 system:
 	@missing=""; \
@@ -45,6 +45,12 @@ demo: system venv
 golden: system venv
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_golden.py --update-golden || true
 	@echo "golden/ rewritten: review it with git diff before committing"
+
+# The differential test at length: N random topologies (default 200) per backend,
+# each applied in a sandbox and probed; verify must agree with explain on every probe.
+verify-long: system venv
+	NETC_DIFFERENTIAL_EXAMPLES=$${N:-200} $(BIN)/python -m pytest -q -p no:cacheprovider \
+	    tests/e2e/test_verify.py -k differential
 
 clean:
 	rm -rf $(VENV) build *.egg-info

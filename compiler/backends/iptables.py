@@ -176,6 +176,12 @@ def line(rule: Rule) -> str:
     return " ".join(["-A", rule.chain] + [_quote(w) for w in args(rule, comment)])
 
 
+def rule_text(rule: Rule) -> str:
+    """One rule as `iptables -S` would show it (the jumps' table included)."""
+    text = line(rule)
+    return text if rule.chain.startswith("NETC-") else f"-t {rule.table} {text}"
+
+
 def render(network: ir.Network) -> dict:
     """The backend's part of the output tree and of the scripts."""
     rules = build(network)

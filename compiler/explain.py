@@ -1,0 +1,487 @@
+"""Explain: what the compiled rules do to one packet, rule by rule.
+
+The packet is walked the way the kernel walks it: out of the source namespace
+by its routes; on the host through nat PREROUTING (or nat OUTPUT when the host
+sends it), the routing decision, filter FORWARD, nat POSTROUTING; then to the
+receiver, and the reply's way back through FORWARD. At each hook the walk runs
+the backend's own Ruleset (backends/rules.py), the very objects the backend
+serialized, so explain speaks for the files netc wrote, for either backend.
+
+The sandbox's addresses stand for the world outside the spec: the host's
+outside-facing address is 198.51.100.1 on ext0 and `outside` is 198.51.100.2,
+a peer that routes the container subnets via the host (so replies to
+unmasqueraded traffic come back, and direct routing to containers is tried),
+as in `netc verify` (netc.sandbox), which checks these predictions in a kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from netaddr import IPAddress, IPNetwork
+
+from . import ir
+from .backends import REGISTRY
+from .backends.rules import Element, Lookup, Match, Neg, Rule, Ruleset, Verdict
+from .model import NetKind, PortRange, Proto
+from .sandbox import HOST_IP, OUTSIDE_IP
+
+HOST = IPAddress(HOST_IP)
+OUTSIDE = IPAddress(OUTSIDE_IP)
+EXT = "ext0"
+LOOPBACK = IPNetwork("127.0.0.0/8")
+
+
+class ExplainError(Exception):
+    """A question explain cannot answer (an unknown name, a malformed target)."""
+
+
+@dataclass
+class Packet:
+    saddr: IPAddress
+    daddr: IPAddress
+    proto: Proto | None          # None: no ports (an ICMP echo)
+    sport: int
+    dport: int
+    iif: str | None = None
+    oif: str | None = None
+    ct: frozenset[str] = frozenset({"NEW"})
+
+    def show(self) -> str:
+        port = f":{self.dport}/{self.proto}" if self.proto else " (icmp)"
+        return f"{self.saddr} -> {self.daddr}{port}"
+
+
+@dataclass
+class Step:
+    where: str            # "nat PREROUTING", "route", "filter FORWARD" ...
+    text: str             # the rule as the backend wrote it, or what happened
+    origin: str = ""      # the spec line, where a rule comes from one
+    verdict: str = ""
+
+    def to_json(self) -> dict:
+        return {"where": self.where, "rule": self.text, "origin": self.origin, "verdict": self.verdict}
+
+
+@dataclass
+class Answer:
+    verdict: str                  # accept | drop
+    delivered_to: str | None      # a container name, "outside", "host", or None
+    packet: str
+    dnat: str | None = None       # address:port the packet was translated to
+    source_seen: str | None = None
+    steps: list[Step] = field(default_factory=list)
+    reason: str = ""
+
+    def to_json(self) -> dict:
+        return {"verdict": self.verdict, "delivered_to": self.delivered_to, "packet": self.packet,
+                "translations": {"dnat": self.dnat, "source_seen": self.source_seen},
+                "reason": self.reason, "steps": [s.to_json() for s in self.steps]}
+
+
+# ------------------------------------------------------------------ the world
+
+class World:
+    """Addresses and routes of the host and the containers, from the IR."""
+
+    def __init__(self, network: ir.Network) -> None:
+        self.network = network
+        self.bridges = {b.name: b for b in network.bridges}
+        self.containers = {c.name: c for c in network.containers}
+        self.by_address: dict[IPAddress, str] = {}
+        for c in network.containers:
+            if c.mode is NetKind.BRIDGE and c.address is not None:
+                self.by_address.setdefault(c.address, c.name)
+        self.local = {HOST} | {b.address for b in network.bridges}
+        self.forwarding = any(s.key == "net.ipv4.ip_forward" and s.value == "1" for s in network.sysctls)
+
+    def owner(self, name: str) -> ir.Container:
+        c = self.containers[name]
+        return self.containers[c.shares] if c.shares else c
+
+    def is_local(self, a: IPAddress) -> bool:
+        return a in self.local or a in LOOPBACK
+
+    def bridge_of(self, a: IPAddress) -> ir.Bridge | None:
+        for b in self.network.bridges:
+            if a in b.network:
+                return b
+        return None
+
+    def iface_address(self, iface: str) -> IPAddress:
+        return self.bridges[iface].address if iface in self.bridges else HOST
+
+    def p2p_address(self, netns: str, peer: IPAddress) -> IPAddress:
+        """The address of the p2p end in `netns` whose other end is `peer`."""
+        for p in self.network.p2ps:
+            for end, other in ((p.a, p.b), (p.b, p.a)):
+                if end.netns == netns and other.address.ip == peer:
+                    return end.address.ip
+        raise KeyError(peer)
+
+    def p2p_peer(self, netns: str, a: IPAddress) -> str | None:
+        for p in self.network.p2ps:
+            for end, other in ((p.a, p.b), (p.b, p.a)):
+                if end.netns == netns and other.address.ip == a:
+                    return other.container
+        return None
+
+
+# ------------------------------------------------------------------ rule evaluation
+
+def _value_in(value, v) -> bool:
+    if isinstance(v, IPNetwork):
+        return value in v
+    if isinstance(v, PortRange):
+        return isinstance(value, int) and v.lo <= value <= v.hi
+    return value == v
+
+
+class Evaluator:
+    def __init__(self, rs: Ruleset, world: World, backend) -> None:
+        self.rs, self.world, self.backend = rs, world, backend
+
+    def field(self, p: Packet, name: str):
+        return {"saddr": p.saddr, "daddr": p.daddr, "proto": p.proto,
+                "sport": p.sport if p.proto else None, "dport": p.dport if p.proto else None}[name]
+
+    def lookup(self, p: Packet, lookup: Lookup) -> Element | None:
+        key = tuple(self.field(p, f) for f in lookup.fields)
+        if any(k is None for k in key):
+            return None
+        for e in self.rs.sets.get(lookup.set, ()):
+            if all(_value_in(k, v) for k, v in zip(key, e.key)):
+                return e
+        return None
+
+    def matches(self, m: Match, p: Packet) -> tuple[bool, Element | None]:
+        def eq(value, want) -> bool:
+            if want is None:
+                return True
+            if isinstance(want, Neg):
+                return not eq(value, want.value)
+            if isinstance(want, IPNetwork):
+                return value in want
+            return value == want
+        if not (eq(p.iif, m.iif) and eq(p.oif, m.oif) and eq(p.saddr, m.saddr) and eq(p.daddr, m.daddr)):
+            return False, None
+        if m.iif_set and not any(e.key == (p.iif,) for e in self.rs.sets.get(m.iif_set, ())):
+            return False, None
+        if m.oif_set and not any(e.key == (p.oif,) for e in self.rs.sets.get(m.oif_set, ())):
+            return False, None
+        if m.proto is not None and p.proto is not m.proto:
+            return False, None
+        if m.sport is not None and not (p.proto and m.sport.lo <= p.sport <= m.sport.hi):
+            return False, None
+        if m.dport is not None and not (p.proto and m.dport.lo <= p.dport <= m.dport.hi):
+            return False, None
+        if m.src_local and not self.world.is_local(p.saddr):
+            return False, None
+        if m.dst_local and not self.world.is_local(p.daddr):
+            return False, None
+        if m.ctstate is not None:
+            neg = isinstance(m.ctstate, Neg)
+            states = m.ctstate.value if neg else m.ctstate
+            hit = bool(states & p.ct)
+            if hit == neg:
+                return False, None
+        element = None
+        for lookup in m.lookups:
+            element = self.lookup(p, lookup)
+            if element is None:
+                return False, None
+        return True, element
+
+    def step(self, where: str, rule: Rule, element: Element | None, verdict: str) -> Step:
+        origin = element.origin if element is not None and element.origin else rule.origin
+        return Step(where, self.backend.rule_text(rule), str(origin) if origin else "", verdict)
+
+    def hook(self, hook: str, kind: str, p: Packet, steps: list[Step]) -> str | None:
+        """Run every base chain on a hook; 'DROP' ends the walk, anything else goes on."""
+        for chain in self.rs.base_chains(hook, kind):
+            verdict = self.chain(chain.table, chain.name, p, steps, f"{kind} {hook}", 0)
+            if verdict == "DROP":
+                return "DROP"
+        return None
+
+    def chain(self, table: str, name: str, p: Packet, steps: list[Step], where: str, depth: int) -> str | None:
+        if depth > 16:
+            raise ExplainError("rule evaluation loops")
+        for rule in self.rs.chains[(table, name)].rules:
+            hit, element = self.matches(rule.match, p)
+            if not hit:
+                continue
+            label = f"{where}: {name}"
+            v = rule.verdict
+            if v is Verdict.JUMP:
+                steps.append(self.step(label, rule, element, f"jump {rule.target}"))
+                result = self.chain(table, rule.target, p, steps, where, depth + 1)
+                if result:
+                    return result
+                continue
+            if v is Verdict.VMAP:
+                iface = p.oif if rule.vmap[0] == "oif" else p.iif
+                target = next((e.value for e in self.rs.sets.get(rule.vmap[1], ()) if e.key == (iface,)), None)
+                if target is None:
+                    continue
+                steps.append(self.step(label, rule, None, f"jump {target}"))
+                result = self.chain(table, target, p, steps, where, depth + 1)
+                if result:
+                    return result
+                continue
+            if v is Verdict.DNAT:
+                if rule.dnat_map:
+                    fields, mapname = rule.dnat_map
+                    found = self.lookup(p, Lookup(fields, mapname))
+                    if found is None:
+                        continue
+                    element = found
+                    addr, ports = found.value
+                else:
+                    addr, ports = rule.to_addr, rule.to_ports
+                p.daddr = addr
+                if ports is not None:
+                    p.dport = ports.lo + (p.dport - rule.match.dport.lo if rule.match.dport and len(ports) > 1 else 0)
+                p.ct = p.ct | {"DNAT"}
+                steps.append(self.step(label, rule, element, f"dnat to {addr}:{p.dport}"))
+                return "ACCEPT"
+            if v is Verdict.MASQUERADE:
+                p.saddr = self.world.iface_address(p.oif)
+                steps.append(self.step(label, rule, element, f"masquerade to {p.saddr}"))
+                return "ACCEPT"
+            steps.append(self.step(label, rule, element, v.value.lower()))
+            return v.value
+        return None
+
+
+# ------------------------------------------------------------------ the walk
+
+def parse_target(text: str) -> tuple[str, int | None, Proto | None]:
+    """B[:PORT[/PROTO]]: the name or address, the port, the protocol."""
+    proto = None
+    if "/" in text:
+        text, _, p = text.rpartition("/")
+        if p not in ("tcp", "udp"):
+            raise ExplainError(f"unknown protocol {p!r}: expected tcp or udp")
+        proto = Proto(p)
+    name, port = text, None
+    if ":" in text and text.count(":") == 1:
+        name, _, port_text = text.partition(":")
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise ExplainError(f"invalid port {port_text!r}: expected 1 to 65535")
+        port = int(port_text)
+    if port is not None and proto is None:
+        proto = Proto.TCP
+    if proto is not None and port is None:
+        raise ExplainError("a protocol needs a port: B:PORT/PROTO")
+    return name, port, proto
+
+
+class Explainer:
+    def __init__(self, network: ir.Network, backend: str) -> None:
+        self.network = network
+        self.world = World(network)
+        self.backend = REGISTRY[backend]
+        rs = self.backend.ruleset(network) if network.firewall else Ruleset(backend)
+        self.eval = Evaluator(rs, self.world, self.backend)
+
+    def resolve_end(self, name: str) -> str:
+        if name in ("host", "outside") or name in self.world.containers:
+            return name
+        try:
+            IPAddress(name)
+            return name
+        except Exception:
+            from .diagnostics import did_you_mean
+            known = list(self.world.containers) + ["host", "outside"]
+            raise ExplainError(f"unknown endpoint {name!r}: a container name, host, outside or an address"
+                               f"{did_you_mean(name, known)}") from None
+
+    def explain(self, src: str, dst: str) -> Answer:
+        src = self.resolve_end(src)
+        name, port, proto = parse_target(dst)
+        name = self.resolve_end(name)
+        w = self.world
+        steps: list[Step] = []
+
+        # Where the packet starts.
+        if src == "outside":
+            saddr, origin = OUTSIDE, "outside"
+        elif src == "host" or (src in w.containers and w.owner(src).mode is NetKind.HOST):
+            saddr, origin = None, "host"
+        elif src in w.containers:
+            owner = w.owner(src)
+            saddr, origin = owner.address, owner.name
+        else:
+            a = IPAddress(src)
+            if a == OUTSIDE:
+                saddr, origin = OUTSIDE, "outside"
+            elif a in w.by_address:
+                origin = w.owner(w.by_address[a]).name
+                saddr = a
+            else:
+                raise ExplainError(f"{src} is no address of a container, the host or outside")
+
+        # Where it is sent.
+        if name == "host":
+            daddr = IPAddress("127.0.0.1") if origin == "host" else HOST
+        elif name == "outside":
+            daddr = OUTSIDE
+        elif name in w.containers:
+            target = w.owner(name)
+            if target.mode is NetKind.HOST:
+                daddr = IPAddress("127.0.0.1") if origin == "host" else HOST
+            elif target.address is None:
+                return Answer("drop", None, f"-> {name}", steps=[Step("route", f"{name} has no address "
+                              f"(net {target.mode.value}): nothing can reach it")], reason="no address")
+            else:
+                daddr = target.address
+        else:
+            daddr = IPAddress(name)
+        p = Packet(saddr or daddr, daddr, proto, 40000, port or 0)
+        answer = Answer("drop", None, "")
+
+        if origin == "host":
+            return self._from_host(p, answer, steps)
+        if origin == "outside":
+            p.iif = EXT
+            return self._arrive(p, answer, steps, came_from="outside")
+        c = w.containers[origin]
+        peer = w.p2p_peer(c.netns, daddr)
+        if peer:
+            # The host route to the peer leaves by the p2p interface, whose address is the source.
+            p.saddr = w.p2p_address(c.netns, daddr)
+            peer = w.owner(peer).name
+            steps.append(Step(f"{origin}'s namespace", f"{daddr} is the p2p peer {peer}: straight over the "
+                              "p2p link, no host firewall in the way", verdict="delivered"))
+            return self._done(answer, p, steps, "accept", peer)
+        if c.mode is NetKind.NONE:
+            steps.append(Step(f"{origin}'s namespace", f"net none: no route to {daddr}", verdict="drop"))
+            return self._done(answer, p, steps, "drop", None, "no route")
+        bridge = w.bridges[c.bridge]
+        p.iif = bridge.name
+        if daddr == c.address or daddr in LOOPBACK:
+            steps.append(Step(f"{origin}'s namespace", f"{daddr} is {origin}'s own address", verdict="delivered"))
+            return self._done(answer, p, steps, "accept", origin)
+        if daddr in bridge.network and daddr != bridge.address:
+            steps.append(Step(f"{origin}'s namespace", f"{daddr} is on {bridge.name}: sent on the link, bridged"))
+            return self._bridged(p, answer, steps, origin)
+        steps.append(Step(f"{origin}'s namespace", f"default route via {bridge.address} ({bridge.name})"))
+        return self._arrive(p, answer, steps, came_from=origin)
+
+    # ---------------------------------------------------------- cases
+    def _bridged(self, p: Packet, answer: Answer, steps: list[Step], origin: str) -> Answer:
+        """Container to container on one bridge: br_netfilter runs the hooks, with iif = oif = the bridge."""
+        p.oif = p.iif
+        target = self.world.by_address.get(p.daddr)
+        if self.eval.hook("prerouting", "nat", p, steps) == "DROP":
+            return self._done(answer, p, steps, "drop", None, "dropped in nat prerouting")
+        if self.network.firewall and self.eval.hook("forward", "filter", p, steps) == "DROP":
+            return self._done(answer, p, steps, "drop", None, "dropped in filter forward")
+        self.eval.hook("postrouting", "nat", p, steps)
+        if target is None:
+            steps.append(Step("bridge", f"no container has {p.daddr}", verdict="drop"))
+            return self._done(answer, p, steps, "drop", None, "no such container")
+        return self._deliver(p, answer, steps, target)
+
+    def _from_host(self, p: Packet, answer: Answer, steps: list[Step]) -> Answer:
+        w = self.world
+        p.saddr = p.daddr if w.is_local(p.daddr) else HOST
+        route_bridge = w.bridge_of(p.daddr)
+        if route_bridge is not None:
+            p.saddr = route_bridge.address
+        steps.append(Step("host", f"sent by the host from {p.saddr}"))
+        self.eval.hook("output", "nat", p, steps)
+        if w.is_local(p.daddr):
+            return self._done(answer, p, steps, "drop", "host", "delivered to the host itself: no publish matched")
+        b = w.bridge_of(p.daddr)
+        p.oif = b.name if b else EXT
+        steps.append(Step("route", f"{p.daddr} leaves by {p.oif}"))
+        self.eval.hook("postrouting", "nat", p, steps)
+        return self._land(p, answer, steps)
+
+    def _arrive(self, p: Packet, answer: Answer, steps: list[Step], came_from: str) -> Answer:
+        """A packet arriving at the host from an interface: prerouting, route, forward, postrouting."""
+        w = self.world
+        self.eval.hook("prerouting", "nat", p, steps)
+        if w.is_local(p.daddr):
+            if p.daddr in LOOPBACK and came_from == "outside":
+                steps.append(Step("route", f"{p.daddr} from outside is a martian: the kernel drops it",
+                                  verdict="drop"))
+                return self._done(answer, p, steps, "drop", None, "martian")
+            steps.append(Step("route", f"{p.daddr} is the host's own address: input, not forwarded",
+                              verdict="delivered"))
+            return self._done(answer, p, steps, "drop", "host", "delivered to the host itself: no publish matched")
+        b = w.bridge_of(p.daddr)
+        if b is None and p.daddr != OUTSIDE:
+            steps.append(Step("route", f"no route to {p.daddr} in the sandbox", verdict="drop"))
+            return self._done(answer, p, steps, "drop", None, "no route")
+        if b is None and came_from == "outside":
+            steps.append(Step("route", "back out of the interface it came in by", verdict="drop"))
+            return self._done(answer, p, steps, "drop", None, "not routed")
+        p.oif = b.name if b else EXT
+        steps.append(Step("route", f"{p.daddr} leaves by {p.oif}: forwarded"))
+        if not w.forwarding:
+            steps.append(Step("route", "ip-forward is false: the host does not forward", verdict="drop"))
+            return self._done(answer, p, steps, "drop", None, "ip forwarding is off")
+        if self.eval.hook("forward", "filter", p, steps) == "DROP":
+            return self._done(answer, p, steps, "drop", None, "dropped in filter forward")
+        self.eval.hook("postrouting", "nat", p, steps)
+        return self._land(p, answer, steps)
+
+    def _land(self, p: Packet, answer: Answer, steps: list[Step]) -> Answer:
+        if p.oif == EXT:
+            return self._reply(p, answer, steps, "outside")
+        target = self.world.by_address.get(p.daddr)
+        if target is None:
+            steps.append(Step("bridge", f"no container has {p.daddr}", verdict="drop"))
+            return self._done(answer, p, steps, "drop", None, "no such container")
+        return self._deliver(p, answer, steps, target)
+
+    def _deliver(self, p: Packet, answer: Answer, steps: list[Step], target: str) -> Answer:
+        return self._reply(p, answer, steps, target)
+
+    def _reply(self, p: Packet, answer: Answer, steps: list[Step], target: str) -> Answer:
+        """The reply goes back the same way as an established connection."""
+        if self.network.firewall and p.iif is not None and p.oif is not None:
+            reply = Packet(p.daddr, p.saddr, p.proto, p.dport, p.sport, iif=p.oif, oif=p.iif,
+                           ct=frozenset({"ESTABLISHED"}) | (p.ct & {"DNAT"}))
+            sub: list[Step] = []
+            verdict = self.eval.hook("forward", "filter", reply, sub)
+            for s in sub:
+                s.where = "reply: " + s.where
+            steps.extend(sub)
+            if verdict == "DROP":
+                return self._done(answer, p, steps, "drop", None, "the reply is dropped")
+        steps.append(Step("deliver", f"delivered to {target}, from {p.saddr}", verdict="accept"))
+        return self._done(answer, p, steps, "accept", target)
+
+    def _done(self, answer: Answer, p: Packet, steps: list[Step], verdict: str, to: str | None,
+              reason: str = "") -> Answer:
+        answer.verdict, answer.delivered_to, answer.steps, answer.reason = verdict, to, steps, reason
+        answer.packet = p.show()
+        if "DNAT" in p.ct:
+            answer.dnat = f"{p.daddr}:{p.dport}"
+        if verdict == "accept":
+            answer.source_seen = str(p.saddr)
+        return answer
+
+
+def explain(network: ir.Network, src: str, dst: str, backend: str = "iptables") -> Answer:
+    return Explainer(network, backend).explain(src, dst)
+
+
+def render(answer: Answer, src: str, dst: str) -> str:
+    lines = [f"explain {src} -> {dst}"]
+    width = max((len(s.where) for s in answer.steps), default=0)
+    for s in answer.steps:
+        tail = f"  [{s.verdict}]" if s.verdict else ""
+        origin = f"    <- {s.origin}" if s.origin else ""
+        lines.append(f"  {s.where:<{width}}  {s.text}{tail}{origin}")
+    if answer.verdict == "accept":
+        extra = f", translated to {answer.dnat}" if answer.dnat else ""
+        lines.append(f"verdict: accept: delivered to {answer.delivered_to}{extra}; the receiver sees the source "
+                     f"{answer.source_seen}")
+    else:
+        lines.append(f"verdict: drop ({answer.reason or 'no rule accepts it'})")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,229 @@
+"""Verify: prove explain's predictions in a kernel, in throwaway namespaces.
+
+Compile the spec; build a sandbox host and outside namespace (netc.sandbox);
+apply; start a probe server in every container namespace on every exposed
+port plus one port nothing exposes, and one outside; send the matrix (every
+ordered pair of containers on each such port, every publish from outside,
+from the host and from another container, hairpin, egress, p2p); compare
+every observed result (who answered, and the source address it saw) with
+explain's prediction; tear everything down, also on failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import ir
+from .explain import Explainer
+from .model import NetKind, Proto
+from .output import render as render_tree
+from .sandbox import HOST_IP, OUTSIDE_IP, Sandbox
+
+UNEXPOSED = 39999          # a port no container exposes unless the spec says so
+OUTSIDE_PORT = 7777
+MAX_PORTS_PER_RANGE = 3
+
+
+@dataclass
+class Probe:
+    source: str            # container name, host or outside
+    target: str            # what explain is asked: NAME:PORT/PROTO
+    address: str           # what the probe dials
+    port: int
+    proto: Proto
+    predicted: str = ""    # "web 198.51.100.2" or "no answer"
+    observed: str = ""
+    why: str = ""
+
+    @property
+    def agrees(self) -> bool:
+        return self.predicted == self.observed
+
+    def to_json(self) -> dict:
+        return {"from": self.source, "to": self.target, "dialed": f"{self.address}:{self.port}/{self.proto}",
+                "predicted": self.predicted, "observed": self.observed, "agrees": self.agrees}
+
+
+def _ports(c: ir.Container) -> list[tuple[Proto, int]]:
+    out = []
+    for proto, rng in c.exposed:
+        out += [(proto, p) for p in list(rng)[:MAX_PORTS_PER_RANGE]]
+    unexposed = UNEXPOSED
+    while (Proto.TCP, unexposed) in out:
+        unexposed -= 1
+    return out + [(Proto.TCP, unexposed)]
+
+
+def plan(network: ir.Network, sample: int | None = None, seed: int = 0) -> tuple[dict, list[Probe]]:
+    """The servers to start (owner -> ports) and the probes to send."""
+    owners = [c for c in network.containers if c.mode in (NetKind.BRIDGE, NetKind.NONE) and not c.shares]
+    servers = {c.name: _ports(c) for c in owners}
+    by_name = {c.name: c for c in network.containers}
+    probes: list[Probe] = []
+
+    def address_of(name: str, source: str) -> str:
+        if name == "host":
+            return "127.0.0.1" if source == "host" else HOST_IP
+        if name == "outside":
+            return OUTSIDE_IP
+        return str(by_name[name].address)
+
+    # Every ordered pair of containers, on every port the receiver serves.
+    for a in owners:
+        for b in owners:
+            if a is b or b.address is None:
+                continue
+            for proto, port in servers[b.name]:
+                probes.append(Probe(a.name, f"{b.name}:{port}/{proto}", str(b.address), port, proto))
+    # Every publish from outside, the host, another container, and itself (hairpin).
+    for c in network.containers:
+        for m in c.mappings:
+            for hport in list(m.host_ports)[:MAX_PORTS_PER_RANGE]:
+                sources = ["outside", "host", c.name] + [o.name for o in owners if o.name != c.name
+                                                         and o.mode is NetKind.BRIDGE][:1]
+                for s in sources:
+                    probes.append(Probe(s, f"host:{hport}/{m.proto}", address_of("host", s), hport, m.proto))
+    # Egress, with the source address the outside sees.
+    for c in owners:
+        for proto in (Proto.TCP, Proto.UDP):
+            probes.append(Probe(c.name, f"outside:{OUTSIDE_PORT}/{proto}", OUTSIDE_IP, OUTSIDE_PORT, proto))
+    # p2p links: each end to the other's address.
+    for p in network.p2ps:
+        for end, other in ((p.a, p.b), (p.b, p.a)):
+            owner = by_name[other.container]
+            owner = by_name[owner.shares] if owner.shares else owner
+            for proto, port in servers.get(owner.name, [])[:2]:
+                probes.append(Probe(end.container, f"{other.address.ip}:{port}/{proto}", str(other.address.ip),
+                                    port, proto))
+    if sample is not None and len(probes) > sample:
+        probes = sorted(random.Random(seed).sample(probes, sample), key=lambda p: (p.source, p.target))
+    return servers, probes
+
+
+def _expected(answer) -> str:
+    if answer.verdict != "accept":
+        return "no answer"
+    return f"{answer.delivered_to} {answer.source_seen}"
+
+
+def prepare(network: ir.Network, box: Sandbox) -> ir.Network:
+    """Build in the sandbox what the spec says exists already, and point the spec at it.
+
+    An external bridge is created in the sandbox host with its bip. A `netns
+    PATH` namespace becomes a namespace of the sandbox's own (with the
+    sandbox's prefix), so verify never touches one outside the sandbox."""
+    from dataclasses import replace
+    from .sandbox import sh
+    for b in network.bridges:
+        # The outside is a peer that routes the container subnets via the host:
+        # replies reach containers without masquerading, and direct routing
+        # to a container address is tried for real (and must be dropped).
+        sh("ip", "-n", box.outside, "route", "add", str(b.network), "via", HOST_IP)
+        if b.external:
+            sh("ip", "-n", box.host, "link", "add", b.name, "type", "bridge")
+            sh("ip", "-n", box.host, "addr", "add", b.cidr, "dev", b.name)
+            sh("ip", "-n", box.host, "link", "set", b.name, "up")
+    renamed: dict[str, str] = {}
+    containers = []
+    for c in network.containers:
+        if c.netns_path and not c.shares:
+            listed = c.netns_path.startswith(("/var/run/netns/", "/run/netns/")) and c.netns != box.prefix + c.name
+            made = f"{box.prefix}x-{c.name}"
+            sh("ip", "netns", "add", made)
+            if listed:   # an existing namespace netc wires: use the sandbox's in its place
+                renamed[c.netns] = made
+                c = replace(c, netns=made, netns_path=f"/var/run/netns/{made}")
+            else:        # a path netc links into /var/run/netns
+                c = replace(c, netns_path=f"/var/run/netns/{made}")
+        containers.append(c)
+    containers = [replace(c, netns=renamed.get(c.netns, c.netns)) for c in containers]
+    p2ps = tuple(replace(p, a=replace(p.a, netns=renamed.get(p.a.netns, p.a.netns)),
+                         b=replace(p.b, netns=renamed.get(p.b.netns, p.b.netns))) for p in network.p2ps)
+    return replace(network, containers=tuple(containers), p2ps=p2ps)
+
+
+def run(resolve, backend: str, sample: int | None = None, progress=None) -> list[Probe]:
+    """Apply in a sandbox, probe, compare.
+
+    `resolve(prefix)` returns the network resolved with the sandbox's
+    namespace prefix, so that its namespaces cannot collide with anything."""
+    say = progress or (lambda text: None)
+    box = Sandbox()
+    work = Path(tempfile.mkdtemp(prefix="netc-verify-"))
+    try:
+        network = prepare(resolve(box.prefix), box)
+        servers, probes = plan(network, sample)
+        explainer = Explainer(network, backend)
+        for p in probes:
+            p.predicted = _expected(explainer.explain(p.source, p.target))
+        out = work / "out"
+        for name, text in render_tree(network, backend).items():
+            path = out / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        say(f"applying {len(network.containers)} container(s) in sandbox {box.host}")
+        r = box.apply(out)
+        if r.returncode != 0:
+            raise RuntimeError(f"apply.sh failed in the sandbox:\n{r.stderr}")
+        by_name = {c.name: c for c in network.containers}
+        for name, ports in servers.items():
+            box.serve(by_name[name].netns, name, *(f"{proto}:{port}" for proto, port in ports))
+        box.serve(box.outside, "outside", f"tcp:{OUTSIDE_PORT}", f"udp:{OUTSIDE_PORT}")
+        groups: dict[str, list[Probe]] = {}
+        for p in probes:
+            groups.setdefault(p.source, []).append(p)
+        done = 0
+        for source, group in groups.items():
+            if source == "outside":
+                ns = box.outside
+            elif source == "host" or by_name[source].mode is NetKind.HOST:
+                ns = box.host
+            else:
+                c = by_name[source]
+                ns = by_name[c.shares].netns if c.shares else c.netns
+            for i in range(0, len(group), 64):
+                chunk = group[i:i + 64]
+                results = box.ask(ns, *(f"{p.proto}:{p.address}:{p.port}" for p in chunk))
+                for p in chunk:
+                    p.observed = results.get(f"{p.proto}:{p.address}:{p.port}", "no answer")
+                done += len(chunk)
+                say(f"probed {done}/{len(probes)}")
+        box.stop_servers()
+        r = box.teardown(out)
+        if r.returncode != 0:
+            raise RuntimeError(f"teardown.sh failed in the sandbox:\n{r.stderr}")
+        return probes
+    finally:
+        box.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def table(probes: list[Probe], only_differences: bool = False) -> str:
+    rows = [p for p in probes if not (only_differences and p.agrees)]
+    if not rows:
+        return ""
+    w1 = max(len(p.source) for p in rows)
+    w2 = max(len(p.target) for p in rows)
+    w3 = max(len(p.predicted) for p in rows)
+    lines = [f"  {'from':<{w1}}  {'to':<{w2}}  {'explain predicts':<{w3}}  kernel did"]
+    for p in rows:
+        mark = "ok " if p.agrees else "BAD"
+        lines.append(f"{mark} {p.source:<{w1}}  {p.target:<{w2}}  {p.predicted:<{w3}}  {p.observed}")
+    return "\n".join(lines) + "\n"
+
+
+def progress_printer(stream=sys.stderr):
+    tty = stream.isatty()
+
+    def say(text: str) -> None:
+        if tty:
+            stream.write(f"\r\033[Knetc: verify: {text}")
+            stream.flush()
+        elif not text.startswith("probed") or text.split()[1].split("/")[0] == text.split()[1].split("/")[1]:
+            stream.write(f"netc: verify: {text}\n")
+    return say

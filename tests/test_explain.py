@@ -1,0 +1,124 @@
+"""explain, without a kernel: every behaviour of the end-to-end matrix, both backends.
+
+That these predictions are what a kernel does is proven by `netc verify`
+(tests/e2e/test_verify.py); here they are checked against the semantics.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import EXAMPLES, netc, write_spec
+from netc.explain import ExplainError, explain
+from netc.lock import Lock
+from netc.pipeline import load
+from netc.verify import plan
+
+BACKENDS = ["iptables", "nftables"]
+SPEC = """
+daemon { icc false }
+bridge other { bip 10.10.0.1/24 }
+container db { expose 5432, 53/udp }
+container web { link db:database; publish 8080:80; publish 127.0.0.1:8443:443; publish 5353:53/udp }
+container lone {}
+container far { net other; publish 9090:80 }
+container side { net container:web }
+container sealed { net none }
+container tool { net host }
+container n2 { net none }
+p2p sealed n2 { sealed 10.1.1.1/32; n2 10.1.1.2/32 }
+"""
+GW = "172.17.42.1"
+DB, WEB, LONE, FAR = "172.17.0.2", "172.17.0.3", "172.17.0.4", "10.10.0.2"
+
+# (from, to, verdict, delivered_to, source seen, why)
+CASES = [
+    ("web", "db:5432", "accept", "db", WEB, "a link on an exposed port"),
+    ("web", "db:53/udp", "accept", "db", WEB, "a link, udp"),
+    ("web", "db:6000", "drop", None, None, "icc false: not exposed"),
+    ("db", "web:5432", "drop", None, None, "icc false: links are one way"),
+    ("lone", "db:5432", "drop", None, None, "icc false: no link"),
+    ("outside", "host:8080", "accept", "web", "198.51.100.2", "a publish from outside keeps the source"),
+    ("outside", "host:5353/udp", "accept", "web", "198.51.100.2", "a udp publish"),
+    ("outside", "host:8443", "drop", "host", None, "127.0.0.1 only: not from outside"),
+    ("host", "host:8443", "accept", "web", GW, "127.0.0.1 from the host, masqueraded"),
+    ("host", "host:8080", "accept", "web", GW, "0.0.0.0 covers 127.0.0.1"),
+    ("lone", "host:8080", "accept", "web", LONE, "another container's publish, under icc false"),
+    ("web", "host:8080", "accept", "web", GW, "hairpin"),
+    ("far", "host:8080", "accept", "web", GW, "a publish is public, also from another bridge (masqueraded into docker0)"),
+    ("web", f"{FAR}:80", "drop", None, None, "bridges are isolated"),
+    ("far", f"{DB}:5432", "drop", None, None, "bridges are isolated"),
+    ("outside", f"{DB}:5432", "drop", None, None, "direct routing protection"),
+    ("outside", f"{WEB}:80", "drop", None, None, "direct routing protection, even a published port"),
+    ("db", "outside:7777", "accept", "outside", "198.51.100.1", "egress is masqueraded"),
+    ("side", "db:5432", "accept", "db", WEB, "net container: shares web's stack"),
+    ("sealed", "outside:7777", "drop", None, None, "net none has no route"),
+    ("sealed", "10.1.1.2:80", "accept", "n2", "10.1.1.1", "p2p"),
+    ("host", f"{DB}:5432", "accept", "db", GW, "the host reaches containers"),
+]
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory):
+    path = tmp_path_factory.mktemp("explain") / "spec.netc"
+    path.write_text(SPEC)
+    return load(str(path), lock=Lock()).network
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("src,dst,verdict,to,seen,why", CASES, ids=[f"{c[0]}->{c[1]}" for c in CASES])
+def test_explain(network, backend, src, dst, verdict, to, seen, why):
+    a = explain(network, src, dst, backend)
+    assert (a.verdict, a.delivered_to if verdict == "accept" or to else None, a.source_seen) == (verdict, to, seen), \
+        f"{why}\n" + "\n".join(f"{s.where}: {s.text} [{s.verdict}]" for s in a.steps)
+
+
+def test_every_step_names_its_spec_line(network):
+    a = explain(network, "web", "db:5432", "iptables")
+    accepted = [s for s in a.steps if s.verdict == "accept" and s.where.startswith("filter")]
+    assert accepted and "link db:database" in accepted[0].origin
+    a = explain(network, "outside", "host:8080", "nftables")
+    dnat = next(s for s in a.steps if s.verdict.startswith("dnat"))
+    assert "publish 8080:80" in dnat.origin      # the map element's own spec line
+
+
+def test_iptables_false_and_ip_forward_false(tmp_path):
+    a = load(str(write_spec(tmp_path, "daemon { iptables false }\ncontainer w { expose 80 }\ncontainer v {}\n")),
+             lock=Lock()).network
+    assert explain(a, "v", "w:80").verdict == "accept"
+    assert explain(a, "outside", "host:80").verdict == "drop"
+    b = load(str(write_spec(tmp_path, "daemon { ip-forward false }\ncontainer w { publish 8080:80 }\n", "b.netc")),
+             lock=Lock()).network
+    answer = explain(b, "outside", "host:8080")
+    assert answer.verdict == "drop" and "forward" in answer.reason
+
+
+@pytest.mark.parametrize("spec", sorted(EXAMPLES.glob("*.netc")), ids=lambda p: p.stem)
+def test_backends_agree_on_every_probe_of_every_example(spec):
+    network = load(str(spec), lock=Lock()).network
+    _, probes = plan(network)
+    for p in probes:
+        a, b = (explain(network, p.source, p.target, backend) for backend in BACKENDS)
+        assert (a.verdict, a.delivered_to, a.source_seen, a.dnat) == (b.verdict, b.delivered_to, b.source_seen, b.dnat), \
+            f"{spec.name}: {p.source} -> {p.target}"
+
+
+def test_cli_human_and_json(tmp_path):
+    spec = write_spec(tmp_path, SPEC)
+    r = netc("explain", str(spec), "--from", "outside", "--to", "host:8080")
+    assert r.returncode == 0, r.stderr
+    assert "[iptables]" in r.stdout and "[nftables]" in r.stdout and "verdict: accept: delivered to web" in r.stdout
+    assert "spec.netc:5 container web" in r.stdout
+    r = netc("explain", str(spec), "--from", "lone", "--to", "db:5432", "--json", "--backend", "nftables")
+    data = json.loads(r.stdout)
+    assert data["verdict"] == "drop" and data["delivered_to"] is None and data["steps"]
+    r = netc("explain", str(spec), "--from", "lonely", "--to", "db:5432")
+    assert r.returncode == 2 and "did you mean 'lone'" in r.stderr
+
+
+def test_bad_targets():
+    with pytest.raises(ExplainError):
+        from netc.explain import parse_target
+        parse_target("db:99999")
