@@ -87,7 +87,14 @@ def main() -> int:
             r = box.teardown(out)
             print("  " + r.stderr.strip())
             print(f"\n{agree} of {len(probes)} probes behaved as the spec says.")
-            return 0 if agree == len(probes) and r.returncode == 0 else 1
+            title("netc explain demo.netc --from other --to db:5432 --backend iptables")
+            r2 = subprocess.run([NETC, "explain", str(spec), "--from", "other", "--to", "db:5432",
+                                 "--backend", "iptables"], capture_output=True, text=True)
+            print(r2.stdout, end="")
+            title("netc verify demo.netc: every probe of the matrix, in a fresh sandbox, against explain")
+            r3 = subprocess.run([NETC, "verify", str(spec)], capture_output=True, text=True)
+            print(r3.stdout, end="")
+            return 0 if agree == len(probes) and r.returncode == 0 and r3.returncode == 0 else 1
         finally:
             if box is not None:
                 box.close()
