@@ -106,3 +106,23 @@ def test_a_new_output_moves_the_host_to_the_new_state(sandbox, tmp_path):
     assert sandbox.snapshot() == fresh_third
     assert sandbox.teardown(third).returncode == 0
     assert sandbox.snapshot() == before
+
+
+def test_an_address_in_use_is_a_preflight_error(sandbox, tmp_path):
+    out, _ = compile_for(sandbox, tmp_path, "daemon { bip 192.0.2.1/24 }\ncontainer c {}\n")
+    sh("ip", "-n", sandbox.host, "addr", "add", "192.0.2.1/32", "dev", "lo")
+    before = sandbox.snapshot()
+    r = sandbox.apply(out)
+    assert r.returncode == 1 and "the address 192.0.2.1 of bridge docker0 is in use on lo" in r.stderr, r.stderr
+    assert sandbox.snapshot() == before
+
+
+def test_nftables_warns_about_a_foreign_forward_drop(sandbox, tmp_path):
+    out, _ = compile_for(sandbox, tmp_path, "container c { publish 8080:80 }\n", "nftables")
+    in_ns(sandbox.host, "nft", "add table inet other; add chain inet other guard "
+                               "{ type filter hook forward priority 10; policy drop; }")
+    r = sandbox.apply(out)
+    assert r.returncode == 0, r.stderr
+    assert "warning: table inet other drops forwarded packets by default" in r.stderr
+    assert sandbox.teardown(out).returncode == 0
+    in_ns(sandbox.host, "nft", "delete table inet other")

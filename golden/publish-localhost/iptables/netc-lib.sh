@@ -150,6 +150,11 @@ bridge_check() {  # what must hold before a bridge object is created
             say "conflict: a link named $1 exists already and netc did not create it (declare the bridge 'external' to use it)"
             return 1
         fi
+        _holder=$(ip -o -4 addr show | awk -v a="${2%/*}" '{ split($4, x, "/"); if (x[1] == a) print $2 }' | head -n 1)
+        if [ -n "$_holder" ]; then
+            say "conflict: the address ${2%/*} of bridge $1 is in use on $_holder already"
+            return 1
+        fi
         return 0
     fi
     if ! ip -d link show dev "$1" 2>/dev/null | grep -q ' bridge '; then
