@@ -64,6 +64,7 @@ abort() {
     say "error: step $STEP failed: $STEP_NAME"
     trap - INT TERM HUP
     rollback
+    rm -rf "$STATE/work.$$" "$STATE/host.batch" "$STATE/one.batch" "$STATE/ipt.snapshot" "$STATE/nft.snapshot"
     say "rolled back: everything this run changed is undone"
     release
     exit 1
@@ -147,6 +148,11 @@ bridge_check() {  # what must hold before a bridge object is created
     if [ "$4" = create ]; then
         if ip link show dev "$1" >/dev/null 2>&1; then
             say "conflict: a link named $1 exists already and netc did not create it (declare the bridge 'external' to use it)"
+            return 1
+        fi
+        _holder=$(ip -o -4 addr show | awk -v a="${2%/*}" '{ split($4, x, "/"); if (x[1] == a) print $2 }' | head -n 1)
+        if [ -n "$_holder" ]; then
+            say "conflict: the address ${2%/*} of bridge $1 is in use on $_holder already"
             return 1
         fi
         return 0
@@ -335,6 +341,32 @@ ipt_restore() {  # SNAPSHOT: the tables in it exactly as they were; netc's trace
     return 0
 }
 
+# ------------------------------------------------------------------ firewall: nftables
+# netc's rules are one table, replaced whole by `nft -f` (declare, delete, define).
+firewall_nftables_check() { nft -c -f "$1/rules.nft"; }
+firewall_nftables_up() { nft -f "$1/rules.nft"; }
+firewall_nftables_down() { nft delete table ip netc 2>/dev/null; return 0; }
+nft_snapshot() {
+    if ! nft list table ip netc > "$1" 2>/dev/null; then : > "$1"; fi
+}
+nft_restore() {  # SNAPSHOT: netc's table exactly as it was (or absent)
+    nft delete table ip netc 2>/dev/null
+    if [ -s "$1" ]; then nft -f "$1"; fi
+    return 0
+}
+# An nftables accept only ends its own base chain: another table whose
+# forward hook drops by default still drops what netc accepts. Say so.
+foreign_drops() {  # BACKEND
+    have nft || return 0
+    nft list ruleset 2>/dev/null | awk -v mine="$1" '
+        /^table / { t = $2 " " $3 }
+        /hook forward/ && /policy drop/ && t != "ip netc" && !(mine == "iptables" && t == "ip filter") { print t }' |
+        sort -u | while IFS= read -r _t; do
+            say "warning: table $_t drops forwarded packets by default (policy drop on its forward hook);" \
+                "what netc accepts may still be dropped there"
+        done
+}
+
 # ------------------------------------------------------------------ the object table
 # Objects are created in this order and removed in the reverse one.
 KINDS_UP="bridge sysctl container p2p files firewall"
@@ -462,7 +494,8 @@ object_create_now() {
         bridge) bridge_up "$@" ;;
         sysctl) sysctl_up "$@" ;;
         container) container_netns_up "$@" && container_host_batch "$@" > "$STATE/one.batch" &&
-                   { [ ! -s "$STATE/one.batch" ] || ip -batch "$STATE/one.batch"; } && container_inside "$@" ;;
+                   { [ ! -s "$STATE/one.batch" ] || ip -batch "$STATE/one.batch"; } && rm -f "$STATE/one.batch" &&
+                   container_inside "$@" ;;
         p2p) p2p_up "$@" ;;
         files) files_up "$@" ;;
     esac
@@ -506,6 +539,8 @@ firewall_apply() {
     step "snapshot the firewall" || abort
     case " $_old $_new " in *" iptables "*) ipt_tables_before; ipt_snapshot "$STATE/ipt.snapshot" || abort
         undo ipt_restore "$STATE/ipt.snapshot" ;; esac
+    case " $_old $_new " in *" nftables "*) nft_snapshot "$STATE/nft.snapshot" || abort
+        undo nft_restore "$STATE/nft.snapshot" ;; esac
     if [ -n "$_old" ] && [ "$_old" != "$_new" ]; then
         run "remove the $_old rules" "firewall_${_old}_down"
     fi
@@ -548,6 +583,7 @@ netc_apply() {  # DIR
         say "error: the kernel does not accept the firewall rules; nothing was changed"
         exit 1
     fi
+    foreign_drops "$(lines_of firewall "$1/objects" | awk '{print $2}')"
     acquire
     UNDO=$STATE/undo.$$
     : > "$UNDO"
@@ -559,7 +595,7 @@ netc_apply() {  # DIR
     firewall_apply "$1"
     run "record what is applied" record "$1"
     trap - INT TERM HUP
-    rm -f "$UNDO" "$STATE/ipt.snapshot"
+    rm -f "$UNDO" "$STATE/ipt.snapshot" "$STATE/nft.snapshot"
     release
     say "applied: $(wc -l < "$1/objects") object(s) in place"
 }
