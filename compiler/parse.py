@@ -164,6 +164,77 @@ def _statement_in_block(exc: UnexpectedToken) -> Token | None:
     return None
 
 
+def _statement_head(exc: UnexpectedToken) -> tuple[Token, list[str]] | None:
+    """The statement being read before its '{': its keyword and the names given so far."""
+    parser = getattr(exc, "interactive_parser", None)
+    stack = list(parser.parser_state.value_stack) if parser is not None else []
+    names: list[str] = []
+    for item in reversed(stack):
+        if isinstance(item, Tree) and item.data == "name" and item.children:
+            item = item.children[0]
+        if isinstance(item, Token) and item.type in ("WORD", "STRING"):  # a name not reduced yet
+            names.insert(0, _unquote(item.value) if item.type == "STRING" else item.value)
+            continue
+        if isinstance(item, Token) and item.type in _KEYWORDS:
+            return item, names
+        if (isinstance(item, Tree) and str(item.data).startswith("__")) or \
+                (isinstance(item, Token) and item.type == "_NL"):  # line ends before the '{'
+            continue
+        return None
+    return None
+
+
+def _unexpected_token(exc: UnexpectedToken, file: str) -> tuple[Span, str, list[Note]]:
+    tok = exc.token
+    expected = set(exc.expected)
+    span = Span(file, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
+    seen = _describe(tok)
+    head = _statement_head(exc)
+    block = _open_block(exc, file)
+    if head is not None and head[0].type == "INCLUDE":
+        if not head[1]:
+            return span, f"unexpected {seen}: include takes a quoted file name, like include \"other.netc\"", []
+        head = None
+    if head is not None:
+        kind, names = head[0].value, head[1]
+        wanted = {"host": 0, "daemon": 0, "p2p": 2}.get(kind, 1)
+        shown = " ".join([kind] + [quote(n) for n in names])
+        if tok.type in ("WORD", "STRING") and len(names) >= wanted:
+            if wanted == 0:
+                return span, f"a {kind} block has no name: write `{kind} {{ ... }}`", []
+            count = "two container names" if wanted == 2 else "one name"
+            return span, f"unexpected {seen}: expected '{{' after {shown} ({kind} takes {count})", []
+        if tok.type not in ("WORD", "STRING") and len(names) < wanted:
+            if kind == "p2p":
+                return span, "a p2p block needs two container names, like `p2p a b {`", []
+            return span, f"a {kind} block needs a name, like `{kind} web {{`", []
+        if tok.type != "LBRACE":
+            return span, f"unexpected {seen}: expected '{{' to open the block of {shown}", []
+    if tok.type in ("WORD", "STRING") and "WORD" not in expected and {"CONTAINER", "BRIDGE"} <= expected:
+        hint = did_you_mean(_unquote(tok.value) if tok.type == "STRING" else tok.value, STATEMENTS)
+        return span, (f"unknown statement {quote(tok.value)}"
+                      + (hint or "; expected host, daemon, bridge, container, p2p or include")), []
+    if tok.type == "STRING" and block is not None and "RBRACE" in expected:
+        return span, f"an option's name is a plain word, not a string: write {_unquote(tok.value) or '...'} " \
+                     f"without quotes", []
+    if tok.type == "LBRACE":
+        statement = _statement_in_block(exc)
+        if statement is not None and block is not None:
+            # `container a {` ... `container b {`: the first block lacks its '}'.
+            what, brace = block
+            return (_span(file, statement),
+                    f"the block of {what} is not closed: a '}}' is missing before {quote(statement.value)}",
+                    [Note(brace, "the block opens here")])
+        if block is not None:
+            return span, "unexpected '{': blocks do not nest; an option and its values stand on one line", []
+        return span, "unexpected '{': a block starts with its kind and name, like `container web {`", []
+    if tok.type == "RBRACE" and block is None:
+        return span, "unexpected '}': there is no open block to close", []
+    if expected <= _SEPARATORS:
+        return span, f"unexpected {seen} after the end of a statement; separate statements on one line with ';'", []
+    return span, f"unexpected {seen}; expected {_expected(expected)}", []
+
+
 def _translate(exc: UnexpectedInput, file: str, text: str, reporter: Reporter) -> None:
     if isinstance(exc, UnexpectedToken) and exc.token.type == "$END" or isinstance(exc, UnexpectedEOF):
         lines = text.split("\n")
@@ -174,43 +245,19 @@ def _translate(exc: UnexpectedInput, file: str, text: str, reporter: Reporter) -
         expected = exc.expected if isinstance(exc, UnexpectedToken) else set(exc.expected)
         span = Span(file, line, col, line, col + 1)
         block = _open_block(exc, file) if isinstance(exc, UnexpectedToken) else None
+        head = _statement_head(exc) if isinstance(exc, UnexpectedToken) else None
         if block is not None and "RBRACE" in expected:
             what, brace = block
             reporter.error(span, f"unexpected end of file: the block of {what} is not closed; expected '}}'",
                            [Note(brace, "the block opens here")])
+        elif head is not None and head[0].type != "INCLUDE":
+            shown = " ".join([head[0].value] + [quote(n) for n in head[1]])
+            reporter.error(span, f"unexpected end of file: the statement {shown} has no block {{ ... }}")
         else:
             reporter.error(span, f"unexpected end of file; expected {_expected(set(expected))}")
         return
     if isinstance(exc, UnexpectedToken):
-        tok = exc.token
-        expected = set(exc.expected)
-        span = Span(file, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
-        msg = f"unexpected {_describe(tok)}; expected {_expected(expected)}"
-        if tok.type in ("WORD", "STRING") and {"CONTAINER", "BRIDGE"} <= expected:
-            hint = did_you_mean(tok.value, STATEMENTS)
-            msg = (f"unknown statement {quote(tok.value)}"
-                   + (hint or "; expected host, daemon, bridge, container, p2p or include"))
-        elif tok.type == "LBRACE" and "_NL" in expected:
-            msg = "unexpected '{': blocks do not nest; an option and its values stand on one line"
-            statement = _statement_in_block(exc)
-            block = _open_block(exc, file)
-            if statement is not None and block is not None:
-                # `container a {` ... `container b {`: the first block lacks its '}'.
-                what, brace = block
-                reporter.error(_span(file, statement),
-                               f"the block of {what} is not closed: a '}}' is missing before {quote(statement.value)}",
-                               [Note(brace, "the block opens here")])
-                return
-        elif tok.type == "LBRACE" and "WORD" in expected:
-            msg = "unexpected '{': a block needs a name here"
-        elif tok.type == "RBRACE" and _open_block(exc, file) is None:
-            msg = "unexpected '}': there is no open block to close"
-        elif expected <= _SEPARATORS:
-            msg = (f"unexpected {_describe(tok)} after the end of a statement; "
-                   "separate statements on one line with ';'")
-        elif "STRING" in expected and "WORD" not in expected:
-            msg = f"unexpected {_describe(tok)}: include takes a quoted file name, like include \"other.netc\""
-        reporter.error(span, msg)
+        reporter.error(*_unexpected_token(exc, file))
         return
     if isinstance(exc, UnexpectedCharacters):
         ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
