@@ -197,6 +197,10 @@ def p_publish(w: Word) -> m.PublishDecl:
     host_span = None
     if host_text:
         hstart = cstart - 1 - len(host_text)
+        if len(parts) == 2 and "." in host_text:
+            raise Invalid(sub(w, 0, len(host_text)),
+                          f"invalid host port {quote(host_text)}: to bind an address, write {host_text}::{cport_text}"
+                          f"{text[len(body):]} (host port drawn) or {host_text}:HOSTPORT:{cport_text}{text[len(body):]}")
         hports = p_range(w, host_text, hstart, "host port")
         if len(hports) != len(cports):
             raise Invalid(sub(w, hstart, cstart + len(cport_text)),
@@ -232,10 +236,9 @@ def p_dns_option(w: Word) -> str:
 
 def p_netns(w: Word) -> str:
     t = w.text
-    # The path reaches apply.sh: only characters no shell or file name treats specially.
-    if not re.fullmatch(r"/[A-Za-z0-9_./-]*", t) or len(t) > 4096:
-        raise Invalid(w.span, f"invalid netns path {quote(t)}: an absolute path of letters, digits, "
-                               "'_', '.', '-' and '/', such as /proc/PID/ns/net or /var/run/netns/NAME")
+    if not t.startswith("/") or any(c.isspace() for c in t) or len(t) > 4096:
+        raise Invalid(w.span, f"invalid netns path {quote(t)}: an absolute path such as /proc/PID/ns/net "
+                               "or /var/run/netns/NAME")
     if "/../" in t + "/" or "/./" in t + "/":
         raise Invalid(w.span, f"netns path {quote(t)} must not contain '.' or '..' components")
     return t
