@@ -236,9 +236,10 @@ def p_dns_option(w: Word) -> str:
 
 def p_netns(w: Word) -> str:
     t = w.text
-    if not t.startswith("/") or any(c.isspace() for c in t) or len(t) > 4096:
-        raise Invalid(w.span, f"invalid netns path {quote(t)}: an absolute path such as /proc/PID/ns/net "
-                               "or /var/run/netns/NAME")
+    # The path reaches apply.sh: only characters no shell or file name treats specially.
+    if not re.fullmatch(r"/[A-Za-z0-9_./-]*", t) or len(t) > 4096:
+        raise Invalid(w.span, f"invalid netns path {quote(t)}: an absolute path of letters, digits, "
+                               "'_', '.', '-' and '/', such as /proc/PID/ns/net or /var/run/netns/NAME")
     if "/../" in t + "/" or "/./" in t + "/":
         raise Invalid(w.span, f"netns path {quote(t)} must not contain '.' or '..' components")
     return t
