@@ -204,6 +204,18 @@ def cmd_verify(args) -> int:
     return 0 if bad == 0 else 1
 
 
+def cmd_facts(args) -> int:
+    from .facts import read_machine
+    sys.stdout.write(read_machine())
+    return 0
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("expected a whole number of at least 1")
+    return int(text)
+
+
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="netc", description="Compile container networking (Docker's classic bridge driver) "
                                          "into reviewable kernel state, and apply it all-or-nothing.")
@@ -257,10 +269,15 @@ def parser() -> argparse.ArgumentParser:
                                    "down. Exit 0 when all agree, 1 otherwise. Needs root.")
     c.add_argument("spec", metavar="SPEC")
     c.add_argument("--backend", choices=sorted(REGISTRY), help="one backend (default: both)")
-    c.add_argument("--sample", type=int, metavar="N", help="at most N probes per backend (a fixed sample)")
+    c.add_argument("--sample", type=_positive, metavar="N", help="at most N probes per backend (a fixed sample)")
     c.add_argument("--json", action="store_true", help="print every probe as JSON")
     c.add_argument("--all", action="store_true", help="list every probe, not only the disagreements")
     c.set_defaults(run=cmd_verify)
+
+    c = sub.add_parser("facts", help="print a host block read from this machine (resolv.conf, routes)",
+                       description="Print a `host { ... }` block from this machine's /etc/resolv.conf and IPv4 "
+                                   "routes, for the spec to keep (compile itself never reads the machine).")
+    c.set_defaults(run=cmd_facts)
 
     c = sub.add_parser("apply", help="apply an output tree to this host, all-or-nothing",
                        description="Run OUT/apply.sh with a progress line: 0 applied, 1 failed and rolled back.")
