@@ -75,10 +75,14 @@ class Reporter:
     def __init__(self) -> None:
         self.diagnostics: list[Diagnostic] = []
         self.files: dict[str, int] = {}  # file -> the order it was read in (the main spec first)
+        self.included_at: dict[str, Span] = {}  # an included file -> its `include` statement
 
-    def read(self, file: str) -> None:
-        """Note that a file was read, so that its diagnostics sort after earlier files'."""
+    def read(self, file: str, included_at: Span | None = None) -> None:
+        """Note that a file was read, so that its diagnostics sort after earlier files'
+        and, for an included file, end with a note pointing at the include."""
         self.files.setdefault(file, len(self.files))
+        if included_at is not None:
+            self.included_at.setdefault(file, included_at)
 
     def error(self, span: Span | None, message: str, notes: Iterable[Note] = ()) -> None:
         self.diagnostics.append(Diagnostic("error", message, span, tuple(notes)))
@@ -95,7 +99,13 @@ class Reporter:
         seen: dict[tuple, Diagnostic] = {}
         for d in self.diagnostics:
             seen.setdefault((d.severity, d.message, d.span, d.notes), d)
-        return sorted(seen.values(), key=lambda d: d.sort_key(self.files))
+        out = []
+        for d in seen.values():
+            site = self.included_at.get(d.span.file) if d.span else None
+            if site is not None:
+                d = Diagnostic(d.severity, d.message, d.span, d.notes + (Note(site, f"{d.span.file} is included here"),))
+            out.append(d)
+        return sorted(out, key=lambda d: d.sort_key(self.files))
 
 
 class CompileFailed(Exception):

@@ -372,7 +372,7 @@ def parse_file(path: str, reporter: Reporter, sources: Sources) -> tuple[Block, 
         if len(stack) >= MAX_INCLUDE_DEPTH:
             reporter.error(span, f"includes nest deeper than {MAX_INCLUDE_DEPTH} files")
             return
-        reporter.read(display)
+        reporter.read(display, span)
         text = _read(display, display, reporter, span, sources)
         if text is None:
             return
