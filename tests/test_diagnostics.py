@@ -10,6 +10,8 @@ word (the second of two duplicates, the bad link target, the bad address).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import pytest
 
 from conftest import GOLDEN, netc
@@ -18,6 +20,7 @@ ERRORS = GOLDEN / "errors"
 CASES = sorted(p.name for p in ERRORS.iterdir() if p.is_dir())
 
 
+@lru_cache(maxsize=None)
 def run(case: str) -> tuple[str, int]:
     r = netc("check", "spec.netc", cwd=ERRORS / case)
     assert r.stdout == "", "check prints diagnostics on stderr only"
