@@ -6,7 +6,9 @@ build, resolve); `compile` adds the backends and returns artifact name -> text.
 
 from __future__ import annotations
 
+import gc
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from . import build, lock as lockfile, parse, resolve
@@ -15,6 +17,25 @@ from .ir import Network
 from .lock import Lock
 
 NETNS_PREFIX = "netc-"
+
+
+@contextmanager
+def _no_gc():
+    """Hold the cyclic garbage collector off while a spec compiles.
+
+    The front end and the renderers make millions of small objects that all
+    live until the output is written; each automatic full collection walks
+    every one of them again, which made compile time grow faster than the
+    spec (50,000 containers: 40% of the time). What compile makes holds no
+    reference cycles worth collecting, and reference counting frees the rest.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass
@@ -50,6 +71,11 @@ def read_lock(spec_path: str, reporter: Reporter) -> Lock:
 def load(spec_path: str, *, netns_prefix: str = NETNS_PREFIX, frozen: bool = False,
          lock: Lock | None = None) -> Loaded:
     """Parse, build and resolve a spec. Raises CompileFailed with every error found."""
+    with _no_gc():
+        return _load(spec_path, netns_prefix=netns_prefix, frozen=frozen, lock=lock)
+
+
+def _load(spec_path: str, *, netns_prefix: str, frozen: bool, lock: Lock | None) -> Loaded:
     reporter, sources = Reporter(), Sources()
     blocks = parse.parse_file(spec_path, reporter, sources)
     spec = build.build(blocks, reporter)
@@ -70,5 +96,6 @@ def compile(spec_path: str, *, backend: str = "iptables", netns_prefix: str = NE
             frozen: bool = False, lock: Lock | None = None) -> tuple[dict[str, str], Loaded]:
     """The output tree as artifact name -> text (and what load returned). Writes nothing."""
     from .output import render
-    loaded = load(spec_path, netns_prefix=netns_prefix, frozen=frozen, lock=lock)
-    return render(loaded.network, backend), loaded
+    with _no_gc():
+        loaded = _load(spec_path, netns_prefix=netns_prefix, frozen=frozen, lock=lock)
+        return render(loaded.network, backend), loaded
