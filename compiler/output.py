@@ -13,9 +13,11 @@ share).
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from functools import lru_cache
+from json.encoder import encode_basestring_ascii as encode_string
 
 import jinja2
 
@@ -26,14 +28,24 @@ from .model import NetKind, PortRange
 
 @lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
+    # auto_reload off: the templates ship inside the package, and checking
+    # each one's mtime on every use was a stat per container file.
     return jinja2.Environment(
         loader=jinja2.PackageLoader("netc", "templates"),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-        trim_blocks=True, lstrip_blocks=True, autoescape=False)
+        trim_blocks=True, lstrip_blocks=True, autoescape=False, auto_reload=False)
+
+
+@lru_cache(maxsize=None)
+def _template(name: str) -> jinja2.Template:
+    return _env().get_template(name)
 
 
 def template(name: str, **context) -> str:
-    text = _env().get_template(name).render(**context)
+    # The templates use no jinja globals, so the context goes in as it is
+    # (shared=True: no copy of the globals for each of the many container files).
+    t = _template(name)
+    text = "".join(t.root_render_func(t.new_context(context, shared=True)))
     return text if text.endswith("\n") else text + "\n"
 
 
@@ -59,15 +71,22 @@ def hosts_entries(network: ir.Network, c: ir.Container) -> list[tuple[str, str]]
     return entries
 
 
-def container_files(network: ir.Network, c: ir.Container) -> dict[str, str]:
+def container_files(network: ir.Network, c: ir.Container, resolv: dict | None = None) -> dict[str, str]:
+    """A container's files. `resolv` caches resolv.conf texts across containers (most share one)."""
     if c.mode is NetKind.HOST:
         return {}  # a net host container uses the host's own files
     base = f"containers/{c.name}/"
+    key = (c.nameservers, c.search, c.options)
+    text = resolv.get(key) if resolv is not None else None
+    if text is None:
+        text = template("resolv.conf.j2", nameservers=[str(n) for n in c.nameservers],
+                        search=" ".join(c.search), options=" ".join(c.options))
+        if resolv is not None:
+            resolv[key] = text
     return {
         base + "hostname": template("hostname.j2", hostname=c.hostname),
         base + "hosts": template("hosts.j2", entries=hosts_entries(network, c)),
-        base + "resolv.conf": template("resolv.conf.j2", nameservers=[str(n) for n in c.nameservers],
-                                       search=" ".join(c.search), options=" ".join(c.options)),
+        base + "resolv.conf": text,
     }
 
 
@@ -141,7 +160,8 @@ def _jsonable(value):
     return str(value)
 
 
-def network_json(network: ir.Network, backend: str) -> str:
+def network_json_reference(network: ir.Network, backend: str) -> str:
+    """netc.json the plain way: _jsonable, then json.dumps. network_json writes the same text faster."""
     data = {
         "netc": __version__, "spec": network.spec, "backend": backend if network.firewall else None,
         "netns_prefix": network.netns_prefix,
@@ -150,6 +170,120 @@ def network_json(network: ir.Network, backend: str) -> str:
         "rules": [{"kind": type(r).__name__, **_jsonable(r)} for r in network.rules],
     }
     return json.dumps(data, indent=2, sort_keys=True)
+
+
+def network_json(network: ir.Network, backend: str) -> str:
+    """netc.json: the text of json.dumps(indent=2, sort_keys=True) of what _jsonable makes of
+    the network, written in one pass over the IR (json's indenting encoder is pure Python,
+    and was most of compile's time at 10,000 containers)."""
+    out: list[str] = []
+    _JsonWriter(out).value({
+        "netc": __version__, "spec": network.spec, "backend": backend if network.firewall else None,
+        "netns_prefix": network.netns_prefix, "bridges": network.bridges, "containers": network.containers,
+        "p2p": network.p2ps, "sysctls": network.sysctls, "rules": _Rules(network.rules),
+    }, 0)
+    return "".join(out)
+
+
+class _Rules(tuple):
+    """The rules, each written with its kind (the class name) as a key."""
+
+
+class _JsonWriter:
+    """Appends JSON text to `out`, as json.dumps(_jsonable(value), indent=2, sort_keys=True) would."""
+
+    def __init__(self, out: list[str]) -> None:
+        self.out = out
+        self.layouts: dict[tuple[type, int, bool], list[tuple[str, str]]] = {}
+
+    def layout(self, cls: type, level: int, kind: bool) -> list[tuple[str, str]]:
+        """(attribute, '\n  "key": ') of a dataclass's keys, sorted as sort_keys sorts them."""
+        import dataclasses
+        key = (cls, level, kind)
+        found = self.layouts.get(key)
+        if found is None:
+            names = [f.name for f in dataclasses.fields(cls) if f.compare]
+            names.append("origin")
+            if kind:
+                names.append("kind")
+            pad = "\n" + "  " * (level + 1)
+            found = self.layouts[key] = [(n, pad + encode_string(n) + ": ") for n in sorted(names)]
+        return found
+
+    def value(self, v, level: int) -> None:
+        out = self.out
+        t = type(v)
+        if t is str:
+            out.append(encode_string(v))
+        elif v is None:
+            out.append("null")
+        elif v is True:
+            out.append("true")
+        elif v is False:
+            out.append("false")
+        elif t is int:
+            out.append(int.__repr__(v))
+        elif t is dict:
+            self.mapping(sorted(v.items()), level)
+        elif isinstance(v, tuple):
+            if not v:
+                out.append("[]")
+                return
+            rules = t is _Rules
+            pad = "\n" + "  " * (level + 1)
+            out.append("[")
+            first = True
+            for item in v:
+                out.append(pad if first else "," + pad)
+                first = False
+                if rules:
+                    self.dataclass(item, level + 1, type(item).__name__)
+                else:
+                    self.value(item, level + 1)
+            out.append("\n" + "  " * level + "]")
+        elif t is PortRange:
+            out.append(encode_string(str(v)))
+        elif isinstance(v, enum.Enum):
+            self.value(v.value, level)
+        elif hasattr(t, "__dataclass_fields__"):
+            self.dataclass(v, level, None)
+        elif isinstance(v, (bool, int, str)):
+            out.append(json.dumps(v))
+        else:
+            out.append(encode_string(str(v)))
+
+    def dataclass(self, v, level: int, kind: str | None) -> None:
+        out = self.out
+        out.append("{")
+        first = True
+        for name, key in self.layout(type(v), level, kind is not None):
+            if name == "kind" and kind is not None:
+                item = kind
+            elif name == "origin":
+                item = getattr(v, "origin", None)
+                if item is None:
+                    continue
+                item = str(item)
+            else:
+                item = getattr(v, name)
+            out.append(key if first else "," + key)
+            first = False
+            self.value(item, level + 1)
+        out.append("\n" + "  " * level + "}" if not first else "}")
+
+    def mapping(self, items: list, level: int) -> None:
+        out = self.out
+        if not items:
+            out.append("{}")
+            return
+        pad = "\n" + "  " * (level + 1)
+        out.append("{")
+        first = True
+        for k, item in items:
+            out.append((pad if first else "," + pad) + encode_string(k) + ": ")
+            first = False
+            self.value(item, level + 1)
+        out.append("\n" + "  " * level + "}")
 
 
 # ------------------------------------------------------------------ all
@@ -164,8 +298,9 @@ def render(network: ir.Network, backend: str = "iptables") -> dict[str, str]:
             context = {k: v for k, v in spec.items() if k != "template"}
             out[name] = template(spec["template"], spec=network.spec, **context)
             rules_text += out[name]
+    resolv: dict = {}
     for c in network.containers:
-        out.update(container_files(network, c))
+        out.update(container_files(network, c, resolv))
     lines = object_lines(network, out, backend if network.firewall else None, rules_text)
     out["objects"] = template("objects.j2", lines=lines)
     counts = {"bridges": len(network.bridges), "p2ps": len(network.p2ps),
