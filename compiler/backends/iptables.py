@@ -10,6 +10,7 @@ the spec line it comes from, so `iptables -L` explains itself.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from netaddr import IPNetwork
@@ -166,14 +167,18 @@ def args(rule: Rule, comment: str | None = None) -> list[str]:
     return out
 
 
+_NEEDS_QUOTES = re.compile(r'[ "\'\\]').search
+
+
 def _quote(word: str) -> str:
     # iptables-restore splits on white space and honours double quotes.
-    return f'"{word}"' if any(c in word for c in ' "\'\\') else word
+    return f'"{word}"' if _NEEDS_QUOTES(word) else word
 
 
 def line(rule: Rule) -> str:
     comment = str(rule.origin)[:255] if rule.origin else None
-    return " ".join(["-A", rule.chain] + [_quote(w) for w in args(rule, comment)])
+    q = _NEEDS_QUOTES  # _quote, inlined: this runs for every word of every rule
+    return " ".join(["-A", rule.chain] + [f'"{w}"' if q(w) else w for w in args(rule, comment)])
 
 
 def rule_text(rule: Rule) -> str:

@@ -124,4 +124,5 @@ class Ruleset:
 
 
 def net(address: IPAddress) -> IPNetwork:
-    return IPNetwork(f"{address}/32")
+    # From the integer: parsing the text "A.B.C.D/32" was a third of the iptables backend's time.
+    return IPNetwork((int(address), 32), version=address.version)
