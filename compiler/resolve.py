@@ -615,6 +615,14 @@ class Resolver:
                 self.r.error(eb.address.span, f"both ends of p2p {decl.a.value} {decl.b.value} have the address "
                                               f"{eb.address.value.ip}", [Note(ea.address.span, "the other end")])
                 continue
+            clash = False
+            for end in (ea, eb):
+                owner = self._address_owner(end.address.value.ip)
+                if owner is not None:
+                    self.r.error(end.address.span, f"p2p address {end.address.value.ip} is already {owner}")
+                    clash = True
+            if clash:
+                continue
             built = []
             for end, peer in ((ea, eb), (eb, ea)):
                 c = self.containers[end.container.value]
@@ -651,6 +659,18 @@ class Resolver:
                              [Note(where(other), "the other one is here")])
                 continue
             seen.update((k, c) for k in keys)
+
+    def _address_owner(self, address: IPAddress) -> str | None:
+        """What holds an address on a bridge: "the gateway of bridge 'x'", "the address of container 'y'"."""
+        for br in self.bridges.values():
+            if br.network is None or address not in br.network:
+                continue
+            if address == br.address:
+                return f"the gateway of bridge {quote(br.name)}"
+            who = br.taken.get(int(address))
+            if who is not None:
+                return f"the address of container {quote(who)} on bridge {quote(br.name)}"
+        return None
 
     def netns_of(self, c: _Container) -> str:
         owner = self.containers[c.root] if c.mode is NetKind.CONTAINER and c.root else c

@@ -696,6 +696,8 @@ def test_p2p_between_bridged_containers(tmp_path):
     ("daemon { icc false; iptables false }\n", 1, "icc false needs iptables"),
     ("container h { net host }\ncontainer s { net container:h }\n", 2, "which is net host; write net host"),
     ("daemon { bridge none }\n", 1, "a bridge cannot be named 'none'"),
+    ("container a {}\ncontainer n { net none }\np2p n a {\n  n 172.17.42.1/32\n  a 10.1.1.2/32\n}\n", 4,
+     "p2p address 172.17.42.1 is already the gateway of bridge 'docker0'"),
     ("bridge host { bip 10.5.0.1/24 }\n", 1, "a bridge cannot be named 'host'"),
     ("container a {}\ncontainer b { net container:a }\np2p a b {\n  a 10.1.1.1/32\n  b 10.1.1.2/32\n}\n", 3,
      "both ends of p2p a b are in the namespace 'netc-a'"),
