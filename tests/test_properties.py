@@ -443,6 +443,11 @@ def test_valid_specs_load_and_allocate_soundly(text):
         path = _write(tmp, text)
         first = _load(path)
         check_invariants(first.network)
+        found = re.search(r"port-range (\d+)-(\d+)", text)
+        lo, hi = (int(found[1]), int(found[2])) if found else (49153, 65535)
+        for ip, proto, port, who in _bindings(first.network):
+            drawn = any(mp.drawn and port in mp.host_ports for mp in first.network.container(who).mappings)
+            assert not drawn or lo <= port <= hi, f"{who}: drawn port {port} outside port-range {lo}-{hi}"
         again = _load(path)
         assert dump(again.network) == dump(first.network)
         assert again.lock.to_text() == first.lock.to_text()
