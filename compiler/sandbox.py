@@ -125,7 +125,8 @@ class Sandbox:
         ruleset = in_ns(self.host, "nft", "list", "ruleset", check=False).stdout if shutil.which("nft") else ""
         parts.append(re.sub(r"counter packets \d+ bytes \d+", "counter", ruleset))
         parts.append(self.links())
-        parts.append(sh("ip", "-n", self.host, "route", "show").stdout)
+        # "linkdown" follows the carrier of the route's device, not configuration.
+        parts.append(sh("ip", "-n", self.host, "route", "show").stdout.replace(" linkdown", ""))
         parts.append("\n".join(sorted(leftover(self.prefix))))
         for key in ("net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables"):
             parts.append(key + "=" + in_ns(self.host, "cat", f"/proc/sys/{key}").stdout)
