@@ -265,6 +265,50 @@ files_up() {
         cp "$_src/$_f" "$_dir/.$_f.netc-new" && mv -f "$_dir/.$_f.netc-new" "$_dir/$_f" || return 1
     done
 }
+# files_up_batch FILE: the files objects of FILE, with few processes. Each
+# container whose $ETC_NETNS/NETNS does not exist yet gets that folder whole:
+# made in a staging folder beside it, filled by one awk, and renamed into
+# place (one rename each, as atomic as files_up's rename of each file). The
+# others go through files_up one at a time, which saves the files they replace.
+files_up_batch() {
+    _fl=$1
+    _stage=$ETC_NETNS/.netc-stage.$$
+    while IFS= read -r _line <&3; do
+        set -- $_line
+        if [ -e "$ETC_NETNS/$2" ] || [ -L "$ETC_NETNS/$2" ]; then echo "$_line" >&5; else echo "$_line" >&4; fi
+    done 3< "$_fl" 4> "$_fl.fresh" 5> "$_fl.one"
+    if [ -s "$_fl.fresh" ]; then
+        step "install the files of $(wc -l < "$_fl.fresh") container(s)" || abort
+        undo rm -rf "$_stage"
+        while IFS= read -r _line <&3; do
+            undo object_down $_line
+        done 3< "$_fl.fresh"
+        [ -f "$STATE/prev" ] || : > "$STATE/prev"
+        E=$ETC_NETNS awk '{ print "dir:" ENVIRON["E"] "/" $2 " created" }' "$_fl.fresh" > "$_fl.dirs" &&
+            awk 'NR == FNR { have[$1] = 1; next } !($1 in have)' "$STATE/prev" "$_fl.dirs" > "$_fl.prev" &&
+            cat "$_fl.prev" >> "$STATE/prev" || abort
+        rm -rf "$_stage" && mkdir -p "$_stage" || abort
+        S=$_stage awk '{ print ENVIRON["S"] "/" $2 }' "$_fl.fresh" | xargs mkdir || abort
+        S=$_stage C=$SRC/containers awk '{
+            for (i = 1; i <= 3; i++) {
+                f = i == 1 ? "hosts" : i == 2 ? "resolv.conf" : "hostname"
+                from = ENVIRON["C"] "/" $3 "/" f
+                to = ENVIRON["S"] "/" $2 "/" f
+                r = (getline l < from)
+                if (r < 0) continue
+                printf "" > to
+                while (r > 0) { print l > to; r = (getline l < from) }
+                close(from); close(to)
+            } }' "$_fl.fresh" || abort
+        S=$_stage awk '{ print ENVIRON["S"] "/" $2 }' "$_fl.fresh" | xargs sh -c 'exec mv -f -- "$@" "$0"' "$ETC_NETNS" || abort
+        rmdir "$_stage" || abort
+    fi
+    while IFS= read -r _line <&3; do
+        set -- $_line
+        run "create $1 $2" object_create $_line
+    done 3< "$_fl.one"
+    rm -f "$_fl.fresh" "$_fl.one" "$_fl.dirs" "$_fl.prev"
+}
 files_down() {
     _dir=$ETC_NETNS/$1
     for _f in hosts resolv.conf hostname; do
@@ -400,6 +444,31 @@ object_check() {
 lines_of() { awk -v k="$1" '$1 == k' "$2"; }
 
 # ------------------------------------------------------------------ apply
+# preflight_candidates WORK: the lines of WORK/add that object_check must look
+# at, in order. Left out: lines whose object the removal frees (the same line,
+# a bridge of the same name, a container of the same namespace, or one the
+# kernel lost), kinds with no check, and containers that are free for certain:
+# a new namespace whose name is not in $NETNS_DIR and whose veth is not a link
+# here. One listing of each instead of a few processes per container; every
+# other line gets object_check's full test and message.
+preflight_candidates() {
+    ip -o link show 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' > "$1/links"
+    ls -a "$NETNS_DIR" > "$1/netns" 2>/dev/null
+    W=$1 awk '
+        FILENAME == ENVIRON["W"] "/remove" { gone[$0] = 1; if ($1 == "bridge") rb[$2] = 1
+                                             if ($1 == "container") rc[$3] = 1; next }
+        FILENAME == ENVIRON["W"] "/lost" { if ($1 == "container") rc[$3] = 1; next }
+        FILENAME == ENVIRON["W"] "/links" { link[$0] = 1; next }
+        FILENAME == ENVIRON["W"] "/netns" { ns[$0] = 1; next }
+        ($0 in gone) { next }
+        $1 == "bridge" { if ($5 != "create" || !($2 in rb)) print; next }
+        $1 == "container" { if ($3 in rc) next
+                            if ($4 == "-" && !($3 in ns) && ($5 != "bridge" || !($6 in link))) next
+                            print; next }
+        $1 == "p2p" { print }
+    ' "$1/remove" "$1/lost" "$1/links" "$1/netns" "$1/add"
+}
+
 # apply_objects NEW_DIR: move the host from the recorded state to NEW_DIR's.
 apply_objects() {
     NEW=$1
@@ -425,20 +494,14 @@ apply_objects() {
 
     # Preflight: everything to be created must be free (what the record says
     # netc owns is about to be removed, so it does not count).
+    preflight_candidates "$WORK" > "$WORK/check"
     _conflicts=0
     while IFS= read -r _line <&3; do
         set -- $_line
         _kind=$1
         shift
-        if grep -qxF "$_line" "$WORK/remove" 2>/dev/null; then continue; fi
-        case $_kind in
-            bridge)
-                if [ "$4" = create ] && awk -v n="$1" '$1 == "bridge" && $2 == n' "$WORK/remove" | grep -q .; then continue; fi ;;
-            container)
-                if awk -v n="$2" '$1 == "container" && $3 == n' "$WORK/remove" "$WORK/lost" | grep -q .; then continue; fi ;;
-        esac
         object_check "$_kind" "$@" </dev/null || _conflicts=$((_conflicts + 1))
-    done 3< "$WORK/add"
+    done 3< "$WORK/check"
     if [ "$_conflicts" -gt 0 ]; then
         say "error: preflight found $_conflicts conflict(s); nothing was changed"
         rm -rf "$WORK"
@@ -462,6 +525,7 @@ apply_objects() {
         [ -s "$WORK/batch" ] || continue
         case $_kind in
             container) containers_up "$WORK/batch" ;;
+            files) files_up_batch "$WORK/batch" ;;
             firewall) ;;
             *)
                 while IFS= read -r _line <&3; do
@@ -522,13 +586,42 @@ containers_up() {
     done 3< "$_list" > "$STATE/host.batch"
     if [ -s "$STATE/host.batch" ]; then ip -batch "$STATE/host.batch" || abort; fi
     rm -f "$STATE/host.batch"
+    # Inside the namespaces, a process each: the ones netc made share no state
+    # file, so they are configured in parallel lanes (one per CPU, at most 4);
+    # the others one at a time.
+    awk '$4 == "-"' "$_list" > "$_list.own"
+    awk '$4 != "-"' "$_list" > "$_list.other"
+    if [ -s "$_list.own" ]; then
+        step "configure $(wc -l < "$_list.own") container namespace(s)" || abort
+        _lanes=$(getconf _NPROCESSORS_ONLN 2>/dev/null) || _lanes=1
+        [ "$_lanes" -ge 1 ] 2>/dev/null || _lanes=1
+        [ "$_lanes" -le 4 ] || _lanes=4
+        : > "$_list.failed"
+        _k=0
+        while [ "$_k" -lt "$_lanes" ]; do
+            L=$_lanes K=$_k awk 'NR % ENVIRON["L"] == ENVIRON["K"]' "$_list.own" > "$_list.lane$_k"
+            (
+                while IFS= read -r _line <&3; do
+                    set -- $_line
+                    shift
+                    container_inside "$@" </dev/null || { echo "$1" >> "$_list.failed"; exit 1; }
+                done 3< "$_list.lane$_k"
+            ) &
+            _k=$((_k + 1))
+        done
+        wait
+        if [ -s "$_list.failed" ]; then
+            say "error: could not configure the namespace of container(s):" $(cat "$_list.failed")
+            abort
+        fi
+    fi
     _n=0
     while IFS= read -r _line <&3; do
         set -- $_line
         shift
         _n=$((_n + 1))
-        run "configure container $1 ($_n/$_total)" container_inside "$@"
-    done 3< "$_list"
+        run "configure container $1" container_inside "$@"
+    done 3< "$_list.other"
 }
 
 # firewall_apply NEW_DIR: replace netc's rules (one transaction per table).
@@ -555,8 +648,17 @@ firewall_check() {  # DIR: the kernel accepts the rules
     "firewall_${_new}_check" "$1"
 }
 
-# record NEW_DIR: what is applied now becomes the record.
+# record NEW_DIR: what is applied now becomes the record. When the objects
+# table and the container folders' names are the recorded ones, so is every
+# container file (the table holds their hashes; a net container:X folder is a
+# copy of X's): only the top-level files are replaced, each by a rename.
 record() {
+    if [ -d "$STATE/current/containers" ] && [ -d "$1/containers" ] &&
+        cmp -s "$1/objects" "$STATE/current/objects" &&
+        [ "$(ls "$1/containers")" = "$(ls "$STATE/current/containers")" ]; then
+        record_top "$1"
+        return
+    fi
     rm -rf "$STATE/current.new" &&
         mkdir -p "$STATE/current.new" &&
         cp -R "$1/." "$STATE/current.new/" &&
@@ -564,6 +666,18 @@ record() {
         { [ ! -d "$STATE/current" ] || mv "$STATE/current" "$STATE/current.old"; } &&
         mv "$STATE/current.new" "$STATE/current" &&
         rm -rf "$STATE/current.old"
+}
+
+record_top() {  # NEW_DIR
+    ls -a "$1" > "$STATE/top.new" && ls -a "$STATE/current" > "$STATE/top.old" || return 1
+    while IFS= read -r _f <&3; do
+        [ -f "$1/$_f" ] || continue
+        cp "$1/$_f" "$STATE/current/.$_f.netc-new" && mv -f "$STATE/current/.$_f.netc-new" "$STATE/current/$_f" || return 1
+    done 3< "$STATE/top.new"
+    while IFS= read -r _f <&3; do  # a top-level file the new output does not have
+        [ -f "$STATE/current/$_f" ] && [ ! -e "$1/$_f" ] && rm -f "$STATE/current/$_f"
+    done 3< "$STATE/top.old"
+    rm -f "$STATE/top.new" "$STATE/top.old"
 }
 
 preflight_tools() {  # DIR
