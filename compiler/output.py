@@ -268,7 +268,16 @@ class _JsonWriter:
                 item = getattr(v, name)
             out.append(key if first else "," + key)
             first = False
-            self.value(item, level + 1)
+            # The common leaves inline (most values are), the rest through value().
+            t = type(item)
+            if t is str:
+                out.append(encode_string(item))
+            elif item is None:
+                out.append("null")
+            elif t is int:
+                out.append(int.__repr__(item))
+            else:
+                self.value(item, level + 1)
         out.append("\n" + "  " * level + "}" if not first else "}")
 
     def mapping(self, items: list, level: int) -> None:
