@@ -41,6 +41,13 @@ test: system venv
 demo: system venv
 	$(BIN)/python examples/demo.py
 
+# The benchmark suite (as root: it needs network namespaces): writes
+# bench/results.json, bench/RESULTS.md and bench/plots/*.png. matplotlib is
+# installed into .venv for it only (make test does not need it).
+bench: system venv
+	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/pip install -q matplotlib 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/python bench/run.py
+
 # Rewrite golden/ from the current compiler (the run still fails; review the diff).
 golden: system venv
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_golden.py --update-golden || true
