@@ -44,26 +44,47 @@ def cmd_check(args) -> int:
     return 0
 
 
+def _names(out: str) -> set[str]:
+    found = set()
+    for root, _, files in os.walk(out):
+        for f in files:
+            found.add(os.path.relpath(os.path.join(root, f), out).replace(os.sep, "/"))
+    return found
+
+
 def _write_tree(out: str, artifacts: dict[str, str]) -> None:
-    """Make OUT exactly the tree: write every artifact, remove files netc no longer makes."""
+    """Make OUT exactly the tree: write every artifact, remove files netc no longer makes.
+
+    Into an existing tree each file is written beside its target and renamed
+    into place, so a reader never sees half a file; a new tree has no readers
+    yet, so its files are written straight away (a third of the system calls
+    for the 30,000 files of 10,000 containers), each folder made once."""
     if os.path.exists(out) and not os.path.isdir(out):
         raise _UserError(f"{out} exists and is not a folder")
     if os.path.isdir(out) and os.listdir(out) and not os.path.exists(os.path.join(out, "netc.json")):
         raise _UserError(f"{out} is not empty and holds no netc output (no netc.json): refusing to overwrite it")
-    existing = set(_tree(out)) if os.path.isdir(out) else set()
+    fresh = not os.path.isdir(out) or not os.listdir(out)
+    existing = set() if fresh else _names(out)
+    made: set[str] = set()
     for name, text in artifacts.items():
         path = os.path.join(out, name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = path + ".netc-tmp"
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.chmod(tmp, 0o755 if name.endswith(".sh") else 0o644)
-        os.replace(tmp, path)
+        folder = os.path.dirname(path)
+        if folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            made.add(folder)
+        mode = 0o755 if name.endswith(".sh") else 0o644
+        target = path if fresh else path + ".netc-tmp"
+        with open(target, "wb") as f:
+            f.write(text.encode("utf-8"))
+            os.fchmod(f.fileno(), mode)
+        if not fresh:
+            os.replace(target, path)
     for stale in sorted(existing - set(artifacts)):
         os.remove(os.path.join(out, stale))
-    for root, dirs, files in os.walk(out, topdown=False):
-        if root != out and not os.listdir(root):
-            os.rmdir(root)
+    if existing:
+        for root, dirs, files in os.walk(out, topdown=False):
+            if root != out and not os.listdir(root):
+                os.rmdir(root)
 
 
 def _tree(out: str) -> dict[str, str]:

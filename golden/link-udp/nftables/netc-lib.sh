@@ -184,6 +184,10 @@ container_host_batch() {  # the host-side commands for `ip -batch`
     printf 'link add %s mtu %s type veth peer name eth0 mtu %s netns %s\n' "$5" "${11}" "${11}" "$2"
     printf 'link set dev %s master %s\n' "$5" "$6"
     printf 'link set dev %s type bridge_slave hairpin on\n' "$5"
+    # netc is IPv4-only: no IPv6 link-local address on either end, so no
+    # router solicitations, DAD or MLD reports flooded to every bridge port
+    # (they made each new container cost more than the one before).
+    printf 'link set dev %s addrgenmode none\n' "$5"
     printf 'link set dev %s up\n' "$5"
 }
 container_inside() {  # configure the namespace's side
@@ -193,6 +197,7 @@ container_inside() {  # configure the namespace's side
     if [ "$4" = bridge ]; then
         ip -n "$2" -batch - <<EOF
 link set dev lo up
+link set dev eth0 addrgenmode none
 link set dev eth0 address ${10}
 addr add $8 dev eth0
 link set dev eth0 up
