@@ -140,7 +140,10 @@ def test_icc_off_only_linked_exposed_ports_one_way(sandbox, tmp_path, backend):
     assert a == {k: "no answer" for k in a}
     a = sandbox.ask(ns["other"], f"tcp:{dbip}:5432", f"udp:{dbip}:53")  # not linked
     assert a == {k: "no answer" for k in a}
+    # Teardown while processes still live in the namespaces (as a container's
+    # would): the kernel keeps those namespaces, but netc's links must go.
     assert sandbox.teardown(out).returncode == 0
+    assert " ve-" not in sh("ip", "-n", sandbox.host, "-o", "link").stdout
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
