@@ -28,6 +28,14 @@ class Origin:
         return f"{self.file}:{self.line} {self.text}" if self.line else self.text
 
 
+def listed_netns(path: str | None) -> str | None:
+    """The name of a namespace `ip netns` lists (/var/run/netns/NAME or /run/netns/NAME), else None."""
+    for base in ("/var/run/netns/", "/run/netns/"):
+        if path and path.startswith(base) and "/" not in path[len(base):]:
+            return path[len(base):]
+    return None
+
+
 def origin_field():
     return field(compare=False, repr=False)
 

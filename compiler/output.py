@@ -107,7 +107,7 @@ def object_lines(network: ir.Network, files: dict[str, str], firewall: str | Non
     for c in network.containers:
         if c.mode not in (NetKind.BRIDGE, NetKind.NONE):
             continue
-        path = "-" if c.netns_path is None else ("=" if c.netns == _listed_name(c.netns_path) else c.netns_path)
+        path = "-" if c.netns_path is None else ("=" if c.netns == ir.listed_netns(c.netns_path) else c.netns_path)
         if c.mode is NetKind.BRIDGE:
             b = bridges[c.bridge]
             sig = f"{b.cidr},{b.mtu},{'external' if b.external else 'create'}"
@@ -129,13 +129,6 @@ def object_lines(network: ir.Network, files: dict[str, str], firewall: str | Non
     if firewall:
         lines.append(f"firewall {firewall} {_short_hash(rules_text)}")
     return lines
-
-
-def _listed_name(path: str) -> str | None:
-    for base in ("/var/run/netns/", "/run/netns/"):
-        if path.startswith(base) and "/" not in path[len(base):]:
-            return path[len(base):]
-    return None
 
 
 # ------------------------------------------------------------------ netc.json

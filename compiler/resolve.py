@@ -674,11 +674,8 @@ class Resolver:
 
     def netns_of(self, c: _Container) -> str:
         owner = self.containers[c.root] if c.mode is NetKind.CONTAINER and c.root else c
-        path = owner.decl.netns.value if owner.decl.netns else None
-        for base in ("/var/run/netns/", "/run/netns/"):
-            if path and path.startswith(base) and "/" not in path[len(base):]:
-                return path[len(base):]
-        return self.prefix + owner.decl.name.value
+        return ir.listed_netns(owner.decl.netns.value if owner.decl.netns else None) or \
+            self.prefix + owner.decl.name.value
 
     # ------------------------------------------------------------ DNS
     def dns(self, c: _Container) -> tuple[tuple, tuple, tuple]:

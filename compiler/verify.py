@@ -132,7 +132,7 @@ def prepare(network: ir.Network, box: Sandbox) -> ir.Network:
     containers = []
     for c in network.containers:
         if c.netns_path and not c.shares:
-            listed = c.netns_path.startswith(("/var/run/netns/", "/run/netns/")) and c.netns != box.prefix + c.name
+            listed = ir.listed_netns(c.netns_path) == c.netns
             made = f"{box.prefix}x-{c.name}"
             sh("ip", "netns", "add", made)
             if listed:   # an existing namespace netc wires: use the sandbox's in its place

@@ -10,7 +10,6 @@ shows the output tree, and says why it stops there.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -34,8 +33,9 @@ def main() -> int:
         title(f"the spec ({SPEC.relative_to(HERE.parent)})")
         print(SPEC.read_text(), end="")
         from netc.sandbox import HOST_IP, OUTSIDE_IP, Sandbox
-        can_run = os.geteuid() == 0 and all(shutil.which(t) for t in ("ip", "nsenter", "iptables-restore"))
-        box = Sandbox() if can_run else None
+        from netc.netns_check import why_not
+        reason = why_not()
+        box = Sandbox() if reason is None else None
         try:
             out = work / "out"
             args = [NETC, "compile", str(spec), "-o", str(out)] + (["--netns-prefix", box.prefix] if box else [])
@@ -52,7 +52,7 @@ def main() -> int:
                 if line.startswith("-A NETC-FORWARD"):
                     print(f"  {line}")
             if box is None:
-                title("stopping here: applying needs root, ip, nsenter and iptables (run `make demo` as root)")
+                title(f"stopping here: applying needs {reason} (run `make demo` as root)")
                 return 0
             net = json.loads((out / "netc.json").read_text())
             c = {x["name"]: x for x in net["containers"]}

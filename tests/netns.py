@@ -12,27 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
-import uuid
 
 import pytest
 
+from netc.netns_check import why_not
 from netc.sandbox import NETNS_DIR, in_ns, leftover, sh, unique  # noqa: F401
 
 
-def can_use_namespaces() -> str | None:
-    """None when namespaces work here, else why not (for pytest.skip)."""
-    if os.geteuid() != 0:
-        return "needs root (network namespaces)"
-    for tool in ("ip", "nsenter", "iptables-restore"):
-        if shutil.which(tool) is None:
-            return f"needs {tool}"
-    return None
-
-
 def require_namespaces() -> None:
-    why = can_use_namespaces()
+    why = why_not()
     if why:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the kernel tests: {why}")
