@@ -111,19 +111,12 @@ class World:
     def iface_address(self, iface: str) -> IPAddress:
         return self.bridges[iface].address if iface in self.bridges else HOST
 
-    def p2p_address(self, netns: str, peer: IPAddress) -> IPAddress:
-        """The address of the p2p end in `netns` whose other end is `peer`."""
-        for p in self.network.p2ps:
-            for end, other in ((p.a, p.b), (p.b, p.a)):
-                if end.netns == netns and other.address.ip == peer:
-                    return end.address.ip
-        raise KeyError(peer)
-
-    def p2p_peer(self, netns: str, a: IPAddress) -> str | None:
+    def p2p(self, netns: str, a: IPAddress) -> tuple[str, IPAddress] | None:
+        """When `a` is the far end of a p2p link from `netns`: that end's container and this end's address."""
         for p in self.network.p2ps:
             for end, other in ((p.a, p.b), (p.b, p.a)):
                 if end.netns == netns and other.address.ip == a:
-                    return other.container
+                    return other.container, end.address.ip
         return None
 
 
@@ -347,11 +340,10 @@ class Explainer:
             p.iif = EXT
             return self._arrive(p, answer, steps, came_from="outside")
         c = w.containers[origin]
-        peer = w.p2p_peer(c.netns, daddr)
-        if peer:
+        link = w.p2p(c.netns, daddr)
+        if link:
             # The host route to the peer leaves by the p2p interface, whose address is the source.
-            p.saddr = w.p2p_address(c.netns, daddr)
-            peer = w.owner(peer).name
+            peer, p.saddr = w.owner(link[0]).name, link[1]
             steps.append(Step(f"{origin}'s namespace", f"{daddr} is the p2p peer {peer}: straight over the "
                               "p2p link, no host firewall in the way", verdict="delivered"))
             return self._done(answer, p, steps, "accept", peer)
