@@ -224,6 +224,8 @@ def progress_printer(stream=sys.stderr):
         if tty:
             stream.write(f"\r\033[Knetc: verify: {text}")
             stream.flush()
-        elif not text.startswith("probed") or text.split()[1].split("/")[0] == text.split()[1].split("/")[1]:
-            stream.write(f"netc: verify: {text}\n")
+        else:  # a log gets every message but the intermediate counts ("probed 6/20")
+            done, _, total = text.rsplit(" ", 1)[-1].partition("/")
+            if not total or done == total:
+                stream.write(f"netc: verify: {text}\n")
     return say
