@@ -13,8 +13,11 @@ the table. Per-container data lives in sets and maps, never in rules:
     forward-in / forward-out   per-bridge dispatch: interface -> jump (verdict maps)
 
 so the number of rules grows with the number of bridges only; containers,
-links and publishes add elements. Comments carry the spec line, on rules and
-on elements, as in the iptables backend.
+links and publishes add elements. Comments carry the spec line: on rules the
+line and what it says, as in the iptables backend; on elements only FILE:LINE,
+since the kernel stores every element's comment and loading 10,000 elements
+costs in proportion to their bytes (bench/RESULTS.md). A set takes
+`flags interval` only when one of its elements holds a port range.
 """
 
 from __future__ import annotations
@@ -40,7 +43,6 @@ SET_TYPES = {
     "forward-in": "ifname : verdict",
     "forward-out": "ifname : verdict",
 }
-INTERVAL = {"published", "links", "hairpin"}
 BASE = {  # chain: (hook, kind, priority)
     "filter-forward": ("forward", "filter", 0),
     "nat-prerouting": ("prerouting", "nat", -100),
@@ -233,19 +235,30 @@ def rule_text(r: Rule) -> str:
     return " ".join(w for w in out if w) + _comment(r.origin)
 
 
+def _element_comment(origin) -> str:
+    if not origin:
+        return ""
+    return _comment(f"{origin.file}:{origin.line}" if origin.line else origin.text)
+
+
 def element_text(name: str, e: Element) -> str:
     key = " . ".join(f'"{k}"' if name in ("bridges", "forward-in", "forward-out") else _value(k) for k in e.key)
     if e.value is None:
-        return key + _comment(e.origin)
+        return key + _element_comment(e.origin)
     if isinstance(e.value, str):
         return f"{key} : jump {e.value}"
-    return f"{key}{_comment(e.origin)} : {_value(e.value[0])} . {_value(e.value[1])}"
+    return f"{key}{_element_comment(e.origin)} : {_value(e.value[0])} . {_value(e.value[1])}"
+
+
+def _ranged(elements: list[Element]) -> bool:
+    """Whether a set needs `flags interval`: one of its keys is a port range."""
+    return any(isinstance(k, PortRange) and k.lo != k.hi for e in elements for k in e.key)
 
 
 def render(network: ir.Network) -> dict:
     rs = ruleset(network)
     sets = [{"name": n, "type": SET_TYPES[n], "kind": "map" if ":" in SET_TYPES[n] else "set",
-             "interval": n in INTERVAL, "elements": [element_text(n, e) for e in rs.sets[n]]} for n in SET_TYPES]
+             "interval": _ranged(rs.sets[n]), "elements": [element_text(n, e) for e in rs.sets[n]]} for n in SET_TYPES]
     chains = []
     for chain in rs.chains.values():
         base = None
