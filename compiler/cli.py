@@ -65,8 +65,42 @@ def _write_tree(out: str, artifacts: dict[str, str]) -> None:
         raise _UserError(f"{out} is not empty and holds no netc output (no netc.json): refusing to overwrite it")
     fresh = not os.path.isdir(out) or not os.listdir(out)
     existing = set() if fresh else _names(out)
+    items = list(artifacts.items())
+    # Plain os.open/os.write, modes given at creation under a known umask:
+    # a Python file object per file cost more than the writing itself.
+    umask = os.umask(0o022)
+    try:
+        if fresh and len(items) >= 2 * PARALLEL_WRITE_FROM and (os.cpu_count() or 1) > 1:
+            # A new tree of many files: a forked child writes the second half.
+            half = len(items) // 2
+            from .output import _Forked
+            child = _Forked(_write_files, out, items[half:], True)
+            try:
+                _write_files(out, items[:half], True)
+            finally:
+                done = child.result()
+            if done is None:  # the child could not: write its half here
+                _write_files(out, items[half:], True)
+        else:
+            _write_files(out, items, fresh)
+    finally:
+        os.umask(umask)
+    for stale in sorted(existing - set(artifacts)):
+        os.remove(os.path.join(out, stale))
+    if existing:
+        for root, dirs, files in os.walk(out, topdown=False):
+            if root != out and not os.listdir(root):
+                os.rmdir(root)
+
+
+PARALLEL_WRITE_FROM = 2000
+
+
+def _write_files(out: str, items: list[tuple[str, str]], fresh: bool) -> bool:
+    """Write ITEMS (name, text) under OUT; into an existing tree through a rename each."""
     made: set[str] = set()
-    for name, text in artifacts.items():
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    for name, text in items:
         path = os.path.join(out, name)
         folder = os.path.dirname(path)
         if folder not in made:
@@ -74,17 +108,18 @@ def _write_tree(out: str, artifacts: dict[str, str]) -> None:
             made.add(folder)
         mode = 0o755 if name.endswith(".sh") else 0o644
         target = path if fresh else path + ".netc-tmp"
-        with open(target, "wb") as f:
-            f.write(text.encode("utf-8"))
-            os.fchmod(f.fileno(), mode)
+        fd = os.open(target, flags, mode)
+        try:
+            if not fresh:
+                os.fchmod(fd, mode)  # a stale .netc-tmp keeps its own mode
+            data = memoryview(text.encode("utf-8"))
+            while data:
+                data = data[os.write(fd, data):]
+        finally:
+            os.close(fd)
         if not fresh:
             os.replace(target, path)
-    for stale in sorted(existing - set(artifacts)):
-        os.remove(os.path.join(out, stale))
-    if existing:
-        for root, dirs, files in os.walk(out, topdown=False):
-            if root != out and not os.listdir(root):
-                os.rmdir(root)
+    return True
 
 
 def _tree(out: str) -> dict[str, str]:
@@ -144,11 +179,9 @@ def _run_script(script: str, verb: str) -> int:
     tty = sys.stderr.isatty()
     env = {**os.environ, "NETC_PROGRESS": "1"}
     proc = subprocess.Popen(["sh", script], stderr=subprocess.PIPE, text=True, env=env)
-    last = ""
     for line in proc.stderr:
         if line.startswith("netc-progress "):
             _, number, name = line.rstrip("\n").split(" ", 2)
-            last = name
             if tty:
                 sys.stderr.write(f"\r\033[Knetc: {verb}: step {number}: {name[:70]}")
                 sys.stderr.flush()

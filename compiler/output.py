@@ -92,8 +92,9 @@ def container_files(network: ir.Network, c: ir.Container, resolv: dict | None = 
 
 # ------------------------------------------------------------------ the object table
 
-def object_lines(network: ir.Network, files: dict[str, str], firewall: str | None,
+def object_lines(network: ir.Network, digests: dict[str, str], firewall: str | None,
                  rules_text: str) -> list[str]:
+    """The object table; `digests` holds each container's files digest, by container name."""
     lines = []
     bridges = {b.name: b for b in network.bridges}
     for b in network.bridges:
@@ -123,12 +124,14 @@ def object_lines(network: ir.Network, files: dict[str, str], firewall: str | Non
                      f"{p.b.netns} {p.b.iface} {p.b.address} {p.b.peer} {sig}")
     for c in network.containers:
         if c.mode in (NetKind.BRIDGE, NetKind.NONE):
-            base = f"containers/{c.name}/"
-            digest = _short_hash(*(files[base + f] for f in ("hostname", "hosts", "resolv.conf")))
-            lines.append(f"files {c.netns} {c.name} {digest}")
+            lines.append(f"files {c.netns} {c.name} {digests[c.name]}")
     if firewall:
-        lines.append(f"firewall {firewall} {_short_hash(rules_text)}")
+        lines.append(firewall_line(firewall, rules_text))
     return lines
+
+
+def firewall_line(backend: str, rules_text: str) -> str:
+    return f"firewall {backend} {_short_hash(rules_text)}"
 
 
 # ------------------------------------------------------------------ netc.json
@@ -243,29 +246,124 @@ def network_json(network: ir.Network, backend: str) -> str:
 
 # ------------------------------------------------------------------ all
 
-def render(network: ir.Network, backend: str = "iptables") -> dict[str, str]:
-    """The whole output tree, as artifact name -> text."""
-    fw = REGISTRY[backend].render(network)
-    out: dict[str, str] = {}
-    rules_text = ""
-    if network.firewall:
-        for name, spec in fw["files"].items():
-            context = {k: v for k, v in spec.items() if k != "template"}
-            out[name] = template(spec["template"], spec=network.spec, **context)
-            rules_text += out[name]
+# At this many containers, render splits its work between two processes (when
+# the machine has two CPUs): below it a fork costs more than it saves.
+PARALLEL_FROM = 2000
+
+
+def _side(network: ir.Network, backend: str) -> tuple[dict[str, str], list[str], str]:
+    """The half of render that needs no firewall: the container files, the
+    object table but its firewall line, and netc.json."""
+    files: dict[str, str] = {}
+    digests: dict[str, str] = {}
     resolv: dict = {}
     for c in network.containers:
-        out.update(container_files(network, c, resolv))
-    lines = object_lines(network, out, backend if network.firewall else None, rules_text)
+        mine = container_files(network, c, resolv)
+        files.update(mine)
+        if c.mode in (NetKind.BRIDGE, NetKind.NONE):
+            base = f"containers/{c.name}/"
+            digests[c.name] = _short_hash(*(mine[base + f] for f in ("hostname", "hosts", "resolv.conf")))
+    lines = object_lines(network, digests, None, "")
+    return files, lines, template("netc.json.j2", body=network_json(network, backend))
+
+
+class _Forked:
+    """fn(*args) computed in a forked child while this process goes on; result()
+    is its value, or None when the child could not deliver one (the caller then
+    computes it itself: the answer never depends on the child)."""
+
+    def __init__(self, fn, *args) -> None:
+        import os
+        import pickle
+        self.pid = None
+        try:
+            read, write = os.pipe()
+            pid = os.fork()
+        except OSError:
+            return
+        if pid == 0:  # the child: compute, send, and leave without running any cleanup
+            code = 1
+            try:
+                os.close(read)
+                data = pickle.dumps(fn(*args), protocol=pickle.HIGHEST_PROTOCOL)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(write, view):]
+                code = 0
+            except BaseException:
+                pass
+            finally:
+                os._exit(code)
+        os.close(write)
+        self.pid, self.fd = pid, read
+
+    def result(self):
+        import os
+        import pickle
+        if self.pid is None:
+            return None
+        chunks = []
+        try:
+            with os.fdopen(self.fd, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    chunks.append(chunk)
+        finally:
+            _, status = os.waitpid(self.pid, 0)
+            self.pid = None
+        if os.waitstatus_to_exitcode(status) != 0 or not chunks:
+            return None
+        return pickle.loads(b"".join(chunks))
+
+    def cancel(self) -> None:
+        import os
+        import signal
+        if self.pid is not None:  # the child this object started, by its PID
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.close(self.fd)
+            except OSError:
+                pass
+            os.waitpid(self.pid, 0)
+            self.pid = None
+
+
+def render(network: ir.Network, backend: str = "iptables", jobs: int | None = None) -> dict[str, str]:
+    """The whole output tree, as artifact name -> text.
+
+    jobs=2 computes the container files and netc.json in a forked child while
+    this process renders the firewall; None decides by the size of the network
+    and the number of CPUs. The text is the same either way (tested)."""
+    import os
+    if jobs is None:
+        jobs = 2 if (len(network.containers) >= PARALLEL_FROM and (os.cpu_count() or 1) > 1
+                     and hasattr(os, "fork")) else 1
+    side = _Forked(_side, network, backend) if jobs > 1 else None
+    try:
+        fw = REGISTRY[backend].render(network)
+        out: dict[str, str] = {}
+        rules_text = ""
+        if network.firewall:
+            for name, spec in fw["files"].items():
+                context = {k: v for k, v in spec.items() if k != "template"}
+                out[name] = template(spec["template"], spec=network.spec, **context)
+                rules_text += out[name]
+        counts = {"bridges": len(network.bridges), "p2ps": len(network.p2ps),
+                  "containers": sum(1 for c in network.containers if c.mode in (NetKind.BRIDGE, NetKind.NONE)),
+                  "rules": fw["count"] if network.firewall else 0}
+        common = {"version": __version__, "spec": network.spec}
+        # The library can remove either backend's rules, whatever this output uses.
+        lib = {**REGISTRY["iptables"].render_lib(), "nft_table": REGISTRY["nftables"].TABLE}
+        out["netc-lib.sh"] = template("netc-lib.sh.j2", **common, **lib)
+        out["apply.sh"] = template("apply.sh.j2", **common, counts=counts)
+        out["teardown.sh"] = template("teardown.sh.j2", **common)
+        got = side.result() if side else None
+    except BaseException:
+        if side:
+            side.cancel()
+        raise
+    files, lines, out["netc.json"] = got if got is not None else _side(network, backend)
+    out.update(files)
+    if network.firewall:
+        lines.append(firewall_line(backend, rules_text))
     out["objects"] = template("objects.j2", lines=lines)
-    counts = {"bridges": len(network.bridges), "p2ps": len(network.p2ps),
-              "containers": sum(1 for c in network.containers if c.mode in (NetKind.BRIDGE, NetKind.NONE)),
-              "rules": fw["count"] if network.firewall else 0}
-    common = {"version": __version__, "spec": network.spec}
-    # The library can remove either backend's rules, whatever this output uses.
-    lib = {**REGISTRY["iptables"].render_lib(), "nft_table": REGISTRY["nftables"].TABLE}
-    out["netc-lib.sh"] = template("netc-lib.sh.j2", **common, **lib)
-    out["apply.sh"] = template("apply.sh.j2", **common, counts=counts)
-    out["teardown.sh"] = template("teardown.sh.j2", **common)
-    out["netc.json"] = template("netc.json.j2", body=network_json(network, backend))
     return dict(sorted(out.items()))

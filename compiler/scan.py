@@ -40,7 +40,7 @@ class _Fail(Exception):
 
 
 def _unquote(raw: str) -> str:
-    """As parse._unquote: drop the quotes, and the backslash of each escape."""
+    """As parse_lark._unquote: drop the quotes, and the backslash of each escape."""
     out, i = [], 1
     while i < len(raw) - 1:
         c = raw[i]

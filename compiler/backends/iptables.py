@@ -127,6 +127,18 @@ def _neg(value, flag: str, fmt=str) -> list[str]:
     return [flag, fmt(value)]
 
 
+_CIDRS: dict[tuple[int, int], str] = {}
+
+
+def _cidr(n) -> str:
+    """A network as iptables-save writes it; each container's address is in several rules."""
+    key = (n.value, n.prefixlen)
+    text = _CIDRS.get(key)
+    if text is None:
+        text = _CIDRS[key] = f"{n.network}/{n.prefixlen}"
+    return text
+
+
 def _ports(p) -> str:
     return str(p.lo) if p.lo == p.hi else f"{p.lo}:{p.hi}"
 
@@ -135,8 +147,8 @@ def args(rule: Rule, comment: str | None = None) -> list[str]:
     """The rule in iptables-save's canonical option order, as argv words."""
     m = rule.match
     out: list[str] = []
-    out += _neg(m.saddr, "-s", lambda n: f"{n.network}/{n.prefixlen}")
-    out += _neg(m.daddr, "-d", lambda n: f"{n.network}/{n.prefixlen}")
+    out += _neg(m.saddr, "-s", _cidr)
+    out += _neg(m.daddr, "-d", _cidr)
     out += _neg(m.iif, "-i")
     out += _neg(m.oif, "-o")
     if m.proto is not None:
@@ -176,9 +188,10 @@ def _quote(word: str) -> str:
 
 
 def line(rule: Rule) -> str:
-    comment = str(rule.origin)[:255] if rule.origin else None
-    q = _NEEDS_QUOTES  # _quote, inlined: this runs for every word of every rule
-    return " ".join(["-A", rule.chain] + [f'"{w}"' if q(w) else w for w in args(rule, comment)])
+    # Only the comment can hold a space or a quote: names, addresses and
+    # ports are checked long before (quoting each word cost a regex search).
+    comment = _quote(str(rule.origin)[:255]) if rule.origin else None
+    return " ".join(["-A", rule.chain] + args(rule, comment))
 
 
 def rule_text(rule: Rule) -> str:
