@@ -172,7 +172,8 @@ def report(res: dict, made: list[str]) -> str:
         disk = res.get("compile_disk", {})
         out += ["## Compile", "",
                 "`netc compile spec.netc -o out` (iptables backend) on `bench/gen.py N` specs, in a fresh process",
-                "with a fresh output folder and no lock file; peak RSS from `wait4`. The runs write the output",
+                "with a fresh output folder and no lock file; peak RSS from `wait4` (from 2,000 containers netc",
+                "forks one child, which shares the parent's pages; `wait4` reports the larger of the two). The runs write the output",
                 f"tree in memory (tmpfs, `{res.get('compile_output', '?')}`), so that the figure is netc's own cost",
                 "and not this VM's shared disk; the last column is one more run with the output on the disk",
                 "(ext4 with `discard`, written to by other work during the run), for comparison.", "",
