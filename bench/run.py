@@ -275,7 +275,7 @@ def section_apply(res: dict, scales: list[int], runs: int, backends: list[str]) 
             spec.write_text(specs.scale(n))
             first, again, profiles = [], [], []
             for i in range(runs):
-                sb = Sandbox()
+                sb = Sandbox(state_parent=str(WORK))  # in memory, as /run (apply's default) is on a real host
                 try:
                     compile_to(spec, d / "out", backend, prefix=sb.prefix)
                     (d / "spec.lock").unlink(missing_ok=True)

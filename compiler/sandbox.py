@@ -51,12 +51,13 @@ def leftover(prefix: str) -> list[str]:
 
 
 class Sandbox:
-    def __init__(self) -> None:
+    def __init__(self, state_parent: str | None = None) -> None:
+        """state_parent: where the folder for apply's record goes (default: the system's temp folder)."""
         self.tag = unique("ne")            # ne1a2b3c4d
         self.host = f"{self.tag}-host"
         self.outside = f"{self.tag}-out"
         self.prefix = f"{self.tag}-"
-        self.state = Path(tempfile.mkdtemp(prefix="netc-state-"))
+        self.state = Path(tempfile.mkdtemp(prefix="netc-state-", dir=state_parent))
         self.servers: list[subprocess.Popen] = []
         self.made: list[str] = []
         for ns in (self.host, self.outside):

@@ -17,6 +17,8 @@ netns_id() { readlink /proc/self/ns/net 2>/dev/null | tr -cd '0-9'; }
 
 STATE=${NETC_STATE_DIR:-/run/netc/net-$(netns_id)}
 NETNS_DIR=/var/run/netns
+HAVE_NSENTER=
+command -v nsenter >/dev/null 2>&1 && HAVE_NSENTER=1
 ETC_NETNS=/etc/netns
 UNDO=
 STEP=0
@@ -181,7 +183,8 @@ container_netns_up() {
 }
 container_host_batch() {  # the host-side commands for `ip -batch`
     [ "$4" = bridge ] || return 0
-    printf 'link add %s mtu %s type veth peer name eth0 mtu %s netns %s\n' "$5" "${11}" "${11}" "$2"
+    # The container's MAC is set as its end is made (it survives the move into the namespace).
+    printf 'link add %s mtu %s type veth peer name eth0 address %s mtu %s netns %s\n' "$5" "${11}" "${10}" "${11}" "$2"
     printf 'link set dev %s master %s\n' "$5" "$6"
     printf 'link set dev %s type bridge_slave hairpin on\n' "$5"
     # netc is IPv4-only: no IPv6 link-local address on either end, so no
@@ -195,17 +198,25 @@ container_inside() {  # configure the namespace's side
         prev_put "lo:$2" down
     fi
     if [ "$4" = bridge ]; then
-        ip -n "$2" -batch - <<EOF
+        ns_ip "$2" -batch - <<EOF
 link set dev lo up
 link set dev eth0 addrgenmode none
-link set dev eth0 address ${10}
 addr add $8 dev eth0
 link set dev eth0 up
 route add default via $9 dev eth0
 EOF
     else
-        ip -n "$2" link set dev lo up
+        ns_ip "$2" link set dev lo up
     fi
+}
+# ns_ip NETNS ARGS...: `ip ARGS` in the namespace. Through nsenter where there
+# is one: `ip -n` also makes a mount namespace for each run, a copy of the
+# whole mount table, which holds one mount per namespace: configuring 1,000
+# containers took 2.4 s that way, 1.4 s this way.
+ns_ip() {
+    _ns=$1
+    shift
+    if [ -n "$HAVE_NSENTER" ]; then nsenter --net="$NETNS_DIR/$_ns" ip "$@"; else ip -n "$_ns" "$@"; fi
 }
 container_down() {
     [ "$4" = bridge ] && ip link del "$5" 2>/dev/null
