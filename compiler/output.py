@@ -92,9 +92,8 @@ def container_files(network: ir.Network, c: ir.Container, resolv: dict | None = 
 
 # ------------------------------------------------------------------ the object table
 
-def object_lines(network: ir.Network, digests: dict[str, str], firewall: str | None,
-                 rules_text: str) -> list[str]:
-    """The object table; `digests` holds each container's files digest, by container name."""
+def object_head(network: ir.Network) -> list[str]:
+    """The object table's bridges, sysctls, containers and p2p links."""
     lines = []
     bridges = {b.name: b for b in network.bridges}
     for b in network.bridges:
@@ -122,12 +121,12 @@ def object_lines(network: ir.Network, digests: dict[str, str], firewall: str | N
         sig = _short_hash(container_sig.get(p.a.netns, ""), container_sig.get(p.b.netns, ""))
         lines.append(f"p2p {p.a.netns}:{p.a.iface} {p.a.netns} {p.a.iface} {p.a.address} {p.a.peer} "
                      f"{p.b.netns} {p.b.iface} {p.b.address} {p.b.peer} {sig}")
-    for c in network.containers:
-        if c.mode in (NetKind.BRIDGE, NetKind.NONE):
-            lines.append(f"files {c.netns} {c.name} {digests[c.name]}")
-    if firewall:
-        lines.append(firewall_line(firewall, rules_text))
     return lines
+
+
+def files_lines(network: ir.Network, digests: dict[str, str]) -> list[str]:
+    return [f"files {c.netns} {c.name} {digests[c.name]}"
+            for c in network.containers if c.mode in (NetKind.BRIDGE, NetKind.NONE)]
 
 
 def firewall_line(backend: str, rules_text: str) -> str:
@@ -251,9 +250,9 @@ def network_json(network: ir.Network, backend: str) -> str:
 PARALLEL_FROM = 2000
 
 
-def _side(network: ir.Network, backend: str) -> tuple[dict[str, str], list[str], str]:
-    """The half of render that needs no firewall: the container files, the
-    object table but its firewall line, and netc.json."""
+def _side(network: ir.Network, backend: str) -> tuple[dict[str, str], dict[str, str], str]:
+    """The half of render that needs no firewall: the container files, their
+    digests (for the object table) and netc.json."""
     files: dict[str, str] = {}
     digests: dict[str, str] = {}
     resolv: dict = {}
@@ -263,8 +262,7 @@ def _side(network: ir.Network, backend: str) -> tuple[dict[str, str], list[str],
         if c.mode in (NetKind.BRIDGE, NetKind.NONE):
             base = f"containers/{c.name}/"
             digests[c.name] = _short_hash(*(mine[base + f] for f in ("hostname", "hosts", "resolv.conf")))
-    lines = object_lines(network, digests, None, "")
-    return files, lines, template("netc.json.j2", body=network_json(network, backend))
+    return files, digests, template("netc.json.j2", body=network_json(network, backend))
 
 
 class _Forked:
@@ -356,13 +354,15 @@ def render(network: ir.Network, backend: str = "iptables", jobs: int | None = No
         out["netc-lib.sh"] = template("netc-lib.sh.j2", **common, **lib)
         out["apply.sh"] = template("apply.sh.j2", **common, counts=counts)
         out["teardown.sh"] = template("teardown.sh.j2", **common)
+        lines = object_head(network)
         got = side.result() if side else None
     except BaseException:
         if side:
             side.cancel()
         raise
-    files, lines, out["netc.json"] = got if got is not None else _side(network, backend)
+    files, digests, out["netc.json"] = got if got is not None else _side(network, backend)
     out.update(files)
+    lines += files_lines(network, digests)
     if network.firewall:
         lines.append(firewall_line(backend, rules_text))
     out["objects"] = template("objects.j2", lines=lines)

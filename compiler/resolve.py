@@ -118,8 +118,10 @@ class Resolver:
         if file is None:  # once per file: relpath is slow, and origin() runs for every statement
             file = self._relpaths[span.file] = os.path.relpath(span.file, self.spec_dir or ".").replace(os.sep, "/")
         line = self.sources.line(span.file, span.line) or ""
-        text = _COMMENT.sub(lambda mt: mt.group(1) or "", line)
-        text = " ".join(_BRACES.sub(": ", text).replace("}", " ").replace(";", ",").split()).strip(":, ")
+        text = _COMMENT.sub(lambda mt: mt.group(1) or "", line) if "#" in line else line
+        if "{" in text:
+            text = _BRACES.sub(": ", text)
+        text = " ".join(text.replace("}", " ").replace(";", ",").split()).strip(":, ")
         if context and not text.startswith(context):
             text = f"{context}: {text}"
         if len(text) > 96:
