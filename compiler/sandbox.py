@@ -50,6 +50,37 @@ def leftover(prefix: str) -> list[str]:
     return [line.split()[0] for line in r.stdout.splitlines() if line.startswith(prefix)]
 
 
+def _in_order(ruleset: str) -> str:
+    """`nft list ruleset` with its tables, and the chains, sets and maps in each, sorted by name.
+
+    nft lists them in the order they were made, which is not state: iptables-restore
+    of a snapshot (a rollback) makes a table's chains again in iptables-save's order.
+    In the tables compared here no two base chains share a hook, so the order in
+    which they were made changes nothing the kernel does."""
+    tables: list[tuple[str, list[str]]] = []
+    block: list[str] | None = None
+    for line in ruleset.splitlines():
+        if line.startswith("table "):
+            tables.append((line, []))
+        elif line.startswith("\t") and not line.startswith("\t\t") and line.rstrip().endswith("{") and tables:
+            block = [line]
+            tables[-1][1].append(block)  # type: ignore[arg-type]
+        elif block is not None and line.startswith("\t"):
+            block.append(line)
+            if line == "\t}":
+                block = None
+        elif line == "}" or not line.strip():
+            continue
+        elif tables:
+            tables[-1][1].append([line])  # type: ignore[arg-type]
+    out = []
+    for head, blocks in sorted(tables):
+        out.append(head)
+        out += ["\n".join(b) for b in sorted(blocks)]  # type: ignore[arg-type]
+        out.append("}")
+    return "\n".join(out) + ("\n" if out else "")
+
+
 class Sandbox:
     def __init__(self, state_parent: str | None = None) -> None:
         """state_parent: where the folder for apply's record goes (default: the system's temp folder)."""
@@ -124,7 +155,7 @@ class Sandbox:
         ipt = in_ns(self.host, "iptables-save").stdout
         parts.append("\n".join(l for l in ipt.splitlines() if not l.startswith("#")))
         ruleset = in_ns(self.host, "nft", "list", "ruleset", check=False).stdout if shutil.which("nft") else ""
-        parts.append(re.sub(r"counter packets \d+ bytes \d+", "counter", ruleset))
+        parts.append(_in_order(re.sub(r"counter packets \d+ bytes \d+", "counter", ruleset)))
         parts.append(self.links())
         # "linkdown" follows the carrier of the route's device, not configuration.
         parts.append(sh("ip", "-n", self.host, "route", "show").stdout.replace(" linkdown", ""))

@@ -52,21 +52,42 @@ run() {
 # so a step that fails half-way is still undone; every undo tolerates absence).
 undo() { printf '%s\n' "$*" >> "$UNDO"; }
 
+# The undo log, newest first. A run of container and files removals goes
+# through teardown_fast together (one rm, one `ip -batch`), as in teardown:
+# rolling back 1,000 containers one by one took about a minute.
 rollback() {
     [ -n "$UNDO" ] && [ -f "$UNDO" ] || return 0
     sed -n '1!G;h;$p' "$UNDO" > "$UNDO.reverse"
+    : > "$UNDO.batch"
     while IFS= read -r _line <&3; do
         set -- $_line
+        if [ "$1" = object_down ] && { [ "$2" = container ] || [ "$2" = files ]; }; then
+            shift
+            printf '%s\n' "$*" >> "$UNDO.batch"
+            continue
+        fi
+        rollback_batch
         "$@" </dev/null || say "warning: undo failed: $_line"
     done 3< "$UNDO.reverse"
-    rm -f "$UNDO" "$UNDO.reverse"
+    rollback_batch
+    rm -f "$UNDO" "$UNDO.reverse" "$UNDO.batch" "$UNDO.slow"
+}
+rollback_batch() {  # the removals gathered in $UNDO.batch
+    [ -s "$UNDO.batch" ] || return 0
+    [ -f "$STATE/prev" ] || : > "$STATE/prev"
+    teardown_fast "$UNDO.batch" > "$UNDO.slow"
+    while IFS= read -r _line <&4; do
+        set -- $_line
+        object_down "$@" </dev/null || say "warning: undo failed: object_down $_line"
+    done 4< "$UNDO.slow"
+    : > "$UNDO.batch"
 }
 
 abort() {
     say "error: step $STEP failed: $STEP_NAME"
     trap - INT TERM HUP
     rollback
-    rm -rf "$STATE/work.$$" "$STATE/host.batch" "$STATE/one.batch" "$STATE/ipt.snapshot" "$STATE/nft.snapshot"
+    rm -rf "$STATE/work.$$" "$STATE/host.batch" "$STATE/one.batch" "$STATE/ipt.snapshot" "$STATE/ipt.snapshot.chains" "$STATE/nft.snapshot"
     say "rolled back: everything this run changed is undone"
     release
     exit 1
@@ -394,10 +415,27 @@ ipt_forget_tables() {
     fi
     rm -f "$STATE/ipt-tables"
 }
-ipt_snapshot() { iptables-save -w > "$1" 2>/dev/null || iptables-save > "$1"; }
+ipt_snapshot() {
+    { iptables-save -w > "$1" 2>/dev/null || iptables-save > "$1"; } || return 1
+    # iptables-nft makes a built-in chain only when it is first used, but
+    # iptables-save lists them all, and restoring the snapshot makes them:
+    # remember which chains there were, to remove the empty ones it adds.
+    if iptables -V 2>/dev/null | grep -q nf_tables && have nft; then ipt_nft_chains > "$1.chains"; fi
+    return 0
+}
+ipt_nft_chains() {  # TABLE CHAIN of iptables-nft's tables, one a line
+    nft list chains ip 2>/dev/null | awk '/^table / { t = $3 } /^\tchain / && (t == "filter" || t == "nat") { print t, $2 }'
+}
 ipt_restore() {  # SNAPSHOT: the tables in it exactly as they were; netc's traces gone from the rest
     firewall_iptables_down
     if [ -s "$1" ]; then iptables-restore -w < "$1"; fi
+    if [ -f "$1.chains" ]; then
+        ipt_nft_chains | while IFS=' ' read -r _t _c; do
+            grep -qx "$_t $_c" "$1.chains" && continue
+            iptables-save -t "$_t" 2>/dev/null | grep -q "^-A $_c " || nft delete chain ip "$_t" "$_c" 2>/dev/null
+        done
+        rm -f "$1.chains"
+    fi
     return 0
 }
 
@@ -725,7 +763,7 @@ netc_apply() {  # DIR
     firewall_apply "$1"
     run "record what is applied" record "$1"
     trap - INT TERM HUP
-    rm -f "$UNDO" "$STATE/ipt.snapshot" "$STATE/nft.snapshot"
+    rm -f "$UNDO" "$STATE/ipt.snapshot" "$STATE/ipt.snapshot.chains" "$STATE/nft.snapshot"
     release
     say "applied: $(wc -l < "$1/objects") object(s) in place"
 }

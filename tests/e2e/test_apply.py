@@ -108,6 +108,42 @@ def test_a_new_output_moves_the_host_to_the_new_state(sandbox, tmp_path):
     assert sandbox.snapshot() == before
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_failed_move_rolls_back_to_the_first_output_at_every_step(sandbox, tmp_path, backend):
+    """Rollback mixes batched removals (teardown_fast) with re-creating what the move removed, and
+    with putting back a file netc replaced: the state is the first output's, whatever step failed."""
+    first, _ = compile_for(sandbox, tmp_path / "1", SPEC, backend)
+    changed = SPEC.replace("container sealed { net none }", "container sealed { net none }\ncontainer extra {}")
+    changed = changed.replace("container db { expose 5432 }", "container c2 {}\ncontainer c3 {}")
+    changed = changed.replace("db 10.1.1.2/32", "c2 10.1.1.2/32").replace("p2p sealed db", "p2p sealed c2")
+    changed = changed.replace("link db:database; ", "")
+    second, net2 = compile_for(sandbox, tmp_path / "2", changed, backend)
+    mine = Path("/etc/netns") / container(net2, "extra")["netns"]
+    mine.mkdir(parents=True, exist_ok=True)
+    (mine / "hosts").write_text("the administrator's own hosts file\n")
+    try:
+        assert sandbox.apply(first).returncode == 0
+        applied_first = sandbox.snapshot()
+        k = 0
+        while True:
+            r = sandbox.apply(second, NETC_FAIL_AFTER_STEP=str(k))
+            if r.returncode == 0:
+                break
+            assert "rolled back" in r.stderr and f"step {k + 1} failed" in r.stderr, r.stderr
+            assert sandbox.snapshot() == applied_first, f"state differs after a failure injected at step {k + 1}"
+            assert (mine / "hosts").read_text() == "the administrator's own hosts file\n"
+            k += 1
+            assert k < 100
+        assert k >= 8
+        assert (mine / "hosts").read_text() != "the administrator's own hosts file\n"  # applied: netc's
+        assert sandbox.teardown(second).returncode == 0
+        assert (mine / "hosts").read_text() == "the administrator's own hosts file\n"  # put back
+    finally:
+        for f in mine.iterdir():
+            f.unlink()
+        mine.rmdir()
+
+
 def test_an_address_in_use_is_a_preflight_error(sandbox, tmp_path):
     out, _ = compile_for(sandbox, tmp_path, "daemon { bip 192.0.2.1/24 }\ncontainer c {}\n")
     sh("ip", "-n", sandbox.host, "addr", "add", "192.0.2.1/32", "dev", "lo")
