@@ -58,7 +58,7 @@ def generate(n: int, icc: bool = True, seed: int = 1) -> str:
         cport = rng.choice((80, 443, 5432, 6379, 8080, 9000))
         lines.append(f"    expose {cport}/tcp")
         if i % 3 == 0:
-            lines.append(f"    expose 7000-7002/udp")
+            lines.append("    expose 7000-7002/udp")
         kind = i % 4
         if kind == 0:    # an explicit host port, distinct per container
             lines.append(f"    publish {EXPLICIT_BASE + explicit}:{cport}")

@@ -39,6 +39,14 @@ def slope(x1: float, y1: float, x2: float, y2: float) -> float:
     return math.log(y2 / y1) / math.log(x2 / x1)
 
 
+def _save(plt, fig, name: str) -> str:
+    """Write the figure as plots/NAME.png and close it; its path, for the report."""
+    fig.tight_layout()
+    fig.savefig(PLOTS / f"{name}.png", dpi=110)
+    plt.close(fig)
+    return f"plots/{name}.png"
+
+
 def plots(res: dict) -> list[str]:
     import matplotlib
     matplotlib.use("Agg")
@@ -64,10 +72,7 @@ def plots(res: dict) -> list[str]:
         b.axhline(300, color="red", lw=0.8, ls=":", label="target at 10,000: 300 MB")
         b.set(xscale="log", yscale="log", xlabel="containers", ylabel="MiB", title="netc compile: peak memory")
         b.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(PLOTS / "compile.png", dpi=110)
-        plt.close(fig)
-        made.append("plots/compile.png")
+        made.append(_save(plt, fig, "compile"))
 
     if "firewall" in res:
         sc = res["firewall"]["scales"]
@@ -88,10 +93,7 @@ def plots(res: dict) -> list[str]:
         a.set(xscale="log", yscale="log", xlabel="N (publishes, and as many links)",
               ylabel="time to load the rules (s)", title="Firewall apply in a fresh namespace (median of runs)")
         a.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(PLOTS / "firewall.png", dpi=110)
-        plt.close(fig)
-        made.append("plots/firewall.png")
+        made.append(_save(plt, fig, "firewall"))
 
     if "apply" in res:
         fig, a = plt.subplots(figsize=(7, 4.5))
@@ -108,10 +110,7 @@ def plots(res: dict) -> list[str]:
         a.set(xscale="log", yscale="log", xlabel="containers", ylabel="wall time (s)",
               title="Whole apply.sh (namespaces, links, files, rules)")
         a.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(PLOTS / "apply.png", dpi=110)
-        plt.close(fig)
-        made.append("plots/apply.png")
+        made.append(_save(plt, fig, "apply"))
 
     if "connrate" in res:
         fig, a = plt.subplots(figsize=(7, 4.5))
@@ -129,10 +128,7 @@ def plots(res: dict) -> list[str]:
               title="Connection rate between two containers, through the host's bridge")
         a.set_ylim(bottom=0)
         a.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(PLOTS / "connrate.png", dpi=110)
-        plt.close(fig)
-        made.append("plots/connrate.png")
+        made.append(_save(plt, fig, "connrate"))
     return made
 
 
@@ -238,7 +234,7 @@ def report(res: dict, made: list[str]) -> str:
                 "  the fewest rules (`bench/baselines.py floor_nft`), `nft -f`.",
                 "- one nft rule per entry: `rules.v4` through `iptables-restore-translate`, counters left out,",
                 "  one `nft -f`.",
-                f"- one iptables command per rule (as Docker installs its rules): a shell script of `iptables -w -t T",
+                "- one iptables command per rule (as Docker installs its rules): a shell script of `iptables -w -t T",
                 f"  -A ...` commands. Measured whole where the rules are at most {f['sample']:,}; above that a",
                 f"  sample of the first {f['sample']:,} commands is timed into an empty table and **extrapolated**:",
                 "  'linear' is N_rules x the sample's time per command (a lower bound); 'growth' adds the measured",
@@ -365,7 +361,7 @@ def closing_notes(res: dict, targets: list) -> list[str]:
             "**Compile at 10,000 containers, output on the disk.** In memory the target is met; on this VM's",
             "disk one run took longer. The stages (table above): the front end "
             f"({front:.2f} s: parse, build, resolve), rendering ({render:.2f} s: the iptables rules in this",
-            f"process while a forked child renders the container files and netc.json), and",
+            "process while a forked child renders the container files and netc.json), and",
             f"writing the tree ({write:.2f} s in memory, {write_d:.2f} s on the disk; two processes write half",
             "each, with plain `os.open`/`os.write`). On the disk the difference is the file system: this VM's",
             "shared ext4 disk (with `discard`) takes 0.1-0.7 ms to create a file, depending on the other work",

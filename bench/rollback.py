@@ -29,8 +29,7 @@ def measure(n: int, backend: str) -> tuple[int, float]:
     from netc.sandbox import Sandbox
     work = run.memory_dir()   # a new folder, in memory where there is /dev/shm
     try:
-        spec = work / "spec.netc"
-        spec.write_text(specs.scale(n))
+        spec = run.fresh_spec(work, specs.scale(n))
         sb = Sandbox(state_parent=str(work))
         try:
             run.compile_to(spec, work / "out", backend, prefix=sb.prefix)

@@ -121,10 +121,17 @@ def memory_dir() -> Path:
     return WORK / "memory"
 
 
-def _compile_runs(d: Path, n: int, runs: int, label: str) -> dict:
-    d.mkdir(parents=True, exist_ok=True)
+def fresh_spec(d: Path, text: str) -> Path:
+    """D emptied (made again) holding spec.netc with TEXT; the spec's path."""
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
     spec = d / "spec.netc"
-    spec.write_text(specs.scale(n))
+    spec.write_text(text)
+    return spec
+
+
+def _compile_runs(d: Path, n: int, runs: int, label: str) -> dict:
+    spec = fresh_spec(d, specs.scale(n))
     walls, rss = [], []
     for i in range(runs):
         (d / "spec.lock").unlink(missing_ok=True)
@@ -162,10 +169,7 @@ def section_firewall(res: dict, scales: list[int], runs: int, sample: int) -> No
     growth = None
     for n in scales:
         d = WORK / "firewall" / str(n)
-        shutil.rmtree(d, ignore_errors=True)
-        d.mkdir(parents=True)
-        spec = d / "spec.netc"
-        spec.write_text(specs.firewall(n))
+        spec = fresh_spec(d, specs.firewall(n))
         ipt_out, nft_out = d / "iptables", d / "nftables"
         compile_to(spec, ipt_out, "iptables")
         compile_to(spec, nft_out, "nftables")
@@ -269,10 +273,7 @@ def section_apply(res: dict, scales: list[int], runs: int, backends: list[str]) 
     for backend in backends:
         for n in scales:
             d = WORK / "apply" / f"{backend}-{n}"
-            shutil.rmtree(d, ignore_errors=True)
-            d.mkdir(parents=True)
-            spec = d / "spec.netc"
-            spec.write_text(specs.scale(n))
+            spec = fresh_spec(d, specs.scale(n))
             first, again, profiles = [], [], []
             for i in range(runs):
                 sb = Sandbox(state_parent=str(WORK))  # in memory, as /run (apply's default) is on a real host
@@ -319,10 +320,7 @@ def section_connrate(res: dict, counts: list[int], runs: int, seconds: float, ba
     for backend in backends:
         for n in counts:
             d = WORK / "connrate" / f"{backend}-{n}"
-            shutil.rmtree(d, ignore_errors=True)
-            d.mkdir(parents=True)
-            spec = d / "spec.netc"
-            spec.write_text(specs.probe(n))
+            spec = fresh_spec(d, specs.probe(n))
             sb = Sandbox()
             server = None
             try:
@@ -366,18 +364,15 @@ def section_connrate(res: dict, counts: list[int], runs: int, seconds: float, ba
 def section_profile(res: dict, n: int) -> None:
     say(f"== profile: cProfile of `netc compile` at {n} containers, and its stages timed apart")
     res["profile"] = {}
-    if True:
-        for where, d in (("memory", WORK / "profile"), ("disk", DISK_WORK / "profile")):
-            shutil.rmtree(d, ignore_errors=True)
-            d.mkdir(parents=True)
-            (d / "spec.netc").write_text(specs.scale(n))
-            cmd = [sys.executable, str(BENCH / "profile_compile.py"), str(d / "spec.netc"), str(d / "out")]
-            r = subprocess.run(cmd + ([] if where == "memory" else ["--stages-only"]),
-                               capture_output=True, text=True, check=True)
-            res["profile"][where] = json.loads(r.stdout)
-            for k, v in res["profile"][where]["stages"].items():
-                say(f"   output {where:<6} {k:<34} {v:.3f} s")
-            shutil.rmtree(d, ignore_errors=True)
+    for where, d in (("memory", WORK / "profile"), ("disk", DISK_WORK / "profile")):
+        fresh_spec(d, specs.scale(n))
+        cmd = [sys.executable, str(BENCH / "profile_compile.py"), str(d / "spec.netc"), str(d / "out")]
+        r = subprocess.run(cmd + ([] if where == "memory" else ["--stages-only"]),
+                           capture_output=True, text=True, check=True)
+        res["profile"][where] = json.loads(r.stdout)
+        for k, v in res["profile"][where]["stages"].items():
+            say(f"   output {where:<6} {k:<34} {v:.3f} s")
+        shutil.rmtree(d, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ main

@@ -70,11 +70,11 @@ def _write_tree(out: str, artifacts: dict[str, str]) -> None:
     # a Python file object per file cost more than the writing itself.
     umask = os.umask(0o022)
     try:
-        if fresh and len(items) >= 2 * PARALLEL_WRITE_FROM and (os.cpu_count() or 1) > 1:
+        if fresh and len(items) >= PARALLEL_WRITE_FROM and (os.cpu_count() or 1) > 1:
             # A new tree of many files: a forked child writes the second half.
             half = len(items) // 2
-            from .output import _Forked
-            child = _Forked(_write_files, out, items[half:], True)
+            from .fork import Forked
+            child = Forked(_write_files, out, items[half:], True)
             try:
                 _write_files(out, items[:half], True)
             finally:
@@ -93,11 +93,12 @@ def _write_tree(out: str, artifacts: dict[str, str]) -> None:
                 os.rmdir(root)
 
 
-PARALLEL_WRITE_FROM = 2000
+PARALLEL_WRITE_FROM = 4000   # files in a new tree from which two processes write it
 
 
 def _write_files(out: str, items: list[tuple[str, str]], fresh: bool) -> bool:
-    """Write ITEMS (name, text) under OUT; into an existing tree through a rename each."""
+    """Write ITEMS (name, text) under OUT; into an existing tree through a rename each.
+    True when done (what a forked writer sends back)."""
     made: set[str] = set()
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
     for name, text in items:

@@ -15,7 +15,7 @@ needs the text of each file, which the parser registers in `Sources`.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable
 
 

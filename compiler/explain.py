@@ -16,7 +16,7 @@ as in `netc verify` (netc.sandbox), which checks these predictions in a kernel.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from netaddr import IPAddress, IPNetwork
 

@@ -16,12 +16,14 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import os
 from functools import lru_cache
 from json.encoder import encode_basestring_ascii as encode_string
 
 import jinja2
 
 from . import __version__, ir
+from .fork import Forked
 from .backends import REGISTRY
 from .model import NetKind, PortRange
 
@@ -265,77 +267,16 @@ def _side(network: ir.Network, backend: str) -> tuple[dict[str, str], dict[str, 
     return files, digests, template("netc.json.j2", body=network_json(network, backend))
 
 
-class _Forked:
-    """fn(*args) computed in a forked child while this process goes on; result()
-    is its value, or None when the child could not deliver one (the caller then
-    computes it itself: the answer never depends on the child)."""
-
-    def __init__(self, fn, *args) -> None:
-        import os
-        import pickle
-        self.pid = None
-        try:
-            read, write = os.pipe()
-            pid = os.fork()
-        except OSError:
-            return
-        if pid == 0:  # the child: compute, send, and leave without running any cleanup
-            code = 1
-            try:
-                os.close(read)
-                data = pickle.dumps(fn(*args), protocol=pickle.HIGHEST_PROTOCOL)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(write, view):]
-                code = 0
-            except BaseException:
-                pass
-            finally:
-                os._exit(code)
-        os.close(write)
-        self.pid, self.fd = pid, read
-
-    def result(self):
-        import os
-        import pickle
-        if self.pid is None:
-            return None
-        chunks = []
-        try:
-            with os.fdopen(self.fd, "rb") as f:
-                while chunk := f.read(1 << 20):
-                    chunks.append(chunk)
-        finally:
-            _, status = os.waitpid(self.pid, 0)
-            self.pid = None
-        if os.waitstatus_to_exitcode(status) != 0 or not chunks:
-            return None
-        return pickle.loads(b"".join(chunks))
-
-    def cancel(self) -> None:
-        import os
-        import signal
-        if self.pid is not None:  # the child this object started, by its PID
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-                os.close(self.fd)
-            except OSError:
-                pass
-            os.waitpid(self.pid, 0)
-            self.pid = None
-
-
 def render(network: ir.Network, backend: str = "iptables", jobs: int | None = None) -> dict[str, str]:
     """The whole output tree, as artifact name -> text.
 
     jobs=2 computes the container files and netc.json in a forked child while
     this process renders the firewall; None decides by the size of the network
     and the number of CPUs. The text is the same either way (tested)."""
-    import os
     if jobs is None:
         jobs = 2 if (len(network.containers) >= PARALLEL_FROM and (os.cpu_count() or 1) > 1
                      and hasattr(os, "fork")) else 1
-    side = _Forked(_side, network, backend) if jobs > 1 else None
+    side = Forked(_side, network, backend) if jobs > 1 else None
     try:
         fw = REGISTRY[backend].render(network)
         out: dict[str, str] = {}

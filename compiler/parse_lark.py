@@ -16,6 +16,7 @@ from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from .diagnostics import Note, Reporter, Span, did_you_mean, quote
+from .scan import unquote as _unquote
 from .syntax import Block, Option, Word
 
 STATEMENTS = ("host", "daemon", "bridge", "container", "p2p", "include")
@@ -30,18 +31,6 @@ def _parser() -> Lark:
 def _span(file: str, meta_or_token) -> Span:
     m = meta_or_token
     return Span(file, m.line, m.column, m.end_line, m.end_column)
-
-
-def _unquote(raw: str) -> str:
-    out, i = [], 1
-    while i < len(raw) - 1:
-        c = raw[i]
-        if c == "\\" and i + 1 < len(raw) - 1:
-            i += 1
-            c = raw[i]
-        out.append(c)
-        i += 1
-    return "".join(out)
 
 
 class _Build(Transformer):

@@ -39,8 +39,8 @@ class _Fail(Exception):
     pass
 
 
-def _unquote(raw: str) -> str:
-    """As parse_lark._unquote: drop the quotes, and the backslash of each escape."""
+def unquote(raw: str) -> str:
+    """A STRING token's text: drop the quotes, and the backslash of each escape (lark's path too)."""
     out, i = [], 1
     while i < len(raw) - 1:
         c = raw[i]
@@ -93,13 +93,13 @@ def parse(text: str, file: str) -> list | None:
 def _word(token) -> Word:
     kind, value, span = token
     if kind == "string":
-        return Word(_unquote(value), span, True)
+        return Word(unquote(value), span, True)
     return Word(value, span, False)
 
 
 def _parse(tokens: list, file: str) -> list:
     items: list = []
-    i, n = 0, len(tokens)
+    i = 0
     while tokens[i][0] in ("nl", "semi"):
         i += 1
     while tokens[i][0] != "end":
@@ -110,7 +110,7 @@ def _parse(tokens: list, file: str) -> list:
         if value == "include":
             if tokens[i][0] != "string":
                 raise _Fail
-            items.append(("include", _unquote(tokens[i][1]), tokens[i][2]))
+            items.append(("include", unquote(tokens[i][1]), tokens[i][2]))
             i += 1
         else:
             names = []

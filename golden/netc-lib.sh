@@ -70,16 +70,11 @@ rollback() {
         "$@" </dev/null || say "warning: undo failed: $_line"
     done 3< "$UNDO.reverse"
     rollback_batch
-    rm -f "$UNDO" "$UNDO.reverse" "$UNDO.batch" "$UNDO.slow"
+    rm -f "$UNDO" "$UNDO.reverse" "$UNDO.batch" "$UNDO.batch.slow"
 }
 rollback_batch() {  # the removals gathered in $UNDO.batch
     [ -s "$UNDO.batch" ] || return 0
-    [ -f "$STATE/prev" ] || : > "$STATE/prev"
-    teardown_fast "$UNDO.batch" > "$UNDO.slow"
-    while IFS= read -r _line <&4; do
-        set -- $_line
-        object_down "$@" </dev/null || say "warning: undo failed: object_down $_line"
-    done 4< "$UNDO.slow"
+    remove_objects "$UNDO.batch" "warning: undo failed: object_down"
     : > "$UNDO.batch"
 }
 
@@ -403,9 +398,10 @@ firewall_iptables_down() {
 ipt_tables_before() {
     [ -f "$STATE/ipt-tables" ] || iptables-save 2>/dev/null | sed -n 's/^\*//p' > "$STATE/ipt-tables"
 }
+ipt_is_nft() { iptables -V 2>/dev/null | grep -q nf_tables && have nft; }
 ipt_forget_tables() {
     [ -f "$STATE/ipt-tables" ] || return 0
-    if iptables -V 2>/dev/null | grep -q nf_tables && have nft; then
+    if ipt_is_nft; then
         for _t in filter nat; do
             grep -qx "$_t" "$STATE/ipt-tables" && continue
             if ! iptables-save -t "$_t" 2>/dev/null | grep -q '^-A\|^:[A-Z-]* - '; then
@@ -420,7 +416,7 @@ ipt_snapshot() {
     # iptables-nft makes a built-in chain only when it is first used, but
     # iptables-save lists them all, and restoring the snapshot makes them:
     # remember which chains there were, to remove the empty ones it adds.
-    if iptables -V 2>/dev/null | grep -q nf_tables && have nft; then ipt_nft_chains > "$1.chains"; fi
+    if ipt_is_nft; then ipt_nft_chains > "$1.chains"; fi
     return 0
 }
 ipt_nft_chains() {  # TABLE CHAIN of iptables-nft's tables, one a line
@@ -812,6 +808,20 @@ teardown_fast() {
     return 0
 }
 
+# remove_objects FILE [WARNING]: remove the objects of FILE (object lines, in
+# the order given): teardown_fast's batches, then object_down for each line it
+# left; WARNING, when given, is said with each line whose removal failed.
+remove_objects() {
+    _objs=$1 _warn=${2:-}
+    [ -f "$STATE/prev" ] || : > "$STATE/prev"
+    teardown_fast "$_objs" > "$_objs.slow"
+    while IFS= read -r _oline <&4; do  # not _line: rollback's loop, which calls this, reads into _line
+        set -- $_oline
+        if ! object_down "$@" </dev/null && [ -n "$_warn" ]; then say "$_warn $_oline"; fi
+    done 4< "$_objs.slow"
+    rm -f "$_objs.slow"
+}
+
 netc_teardown() {
     if [ "$(id -u)" != 0 ]; then say "error: teardown needs root"; exit 1; fi
     if [ ! -f "$STATE/current/objects" ]; then say "nothing to tear down: no record in $STATE"; exit 0; fi
@@ -822,15 +832,11 @@ netc_teardown() {
     for _kind in $KINDS_DOWN; do
         [ "$_kind" = firewall ] && continue
         lines_of "$_kind" "$STATE/current/objects" | sed -n '1!G;h;$p' > "$STATE/teardown.all"
-        teardown_fast "$STATE/teardown.all" > "$STATE/teardown.batch"
-        while IFS= read -r _line <&3; do
-            set -- $_line
-            object_down $_line </dev/null
-        done 3< "$STATE/teardown.batch"
+        remove_objects "$STATE/teardown.all"
     done
     _left=$(cat "$STATE/prev" 2>/dev/null)
     [ -z "$_left" ] || say "warning: values netc could not put back: $_left"
-    rm -rf "$STATE/current" "$STATE/teardown.batch" "$STATE/teardown.all" "$STATE/prev" "$STATE/saved" \
+    rm -rf "$STATE/current" "$STATE/teardown.all.slow" "$STATE/teardown.all" "$STATE/prev" "$STATE/saved" \
         "$STATE/ipt-tables"
     release
     rmdir "$STATE" 2>/dev/null

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from netc import output, pipeline
+from netc import fork, output, pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted(str(p) for p in (ROOT / "golden").glob("*/spec.netc")) + \
@@ -58,9 +58,9 @@ def test_render_without_its_child_computes_the_half_itself(tmp_path, monkeypatch
     with pytest.raises(RuntimeError):   # the parent's own fallback runs _side too, and says so
         output.render(network, "iptables", jobs=2)
     monkeypatch.undo()
-    forked = output._Forked(lambda: 1 / 0)
+    forked = fork.Forked(lambda: 1 / 0)
     assert forked.result() is None          # a child that fails delivers nothing
-    assert output._Forked(lambda: ("ok", 3)).result() == ("ok", 3)
+    assert fork.Forked(lambda: ("ok", 3)).result() == ("ok", 3)
     assert output.render(network, "iptables", jobs=2) == want
 
 

@@ -139,19 +139,9 @@ def args(rule: Rule, comment: str | None = None) -> list[str]:
     """The rule in iptables-save's canonical option order, as argv words."""
     m = rule.match
     out: list[str] = []
-    # _neg, inlined: this runs four times for every rule.
-    v = m.saddr
-    if v is not None:
-        out += ["!", "-s", _cidr(v.value)] if type(v) is Neg else ["-s", _cidr(v)]
-    v = m.daddr
-    if v is not None:
-        out += ["!", "-d", _cidr(v.value)] if type(v) is Neg else ["-d", _cidr(v)]
-    v = m.iif
-    if v is not None:
-        out += ["!", "-i", v.value] if type(v) is Neg else ["-i", v]
-    v = m.oif
-    if v is not None:
-        out += ["!", "-o", v.value] if type(v) is Neg else ["-o", v]
+    for v, flag, fmt in ((m.saddr, "-s", _cidr), (m.daddr, "-d", _cidr), (m.iif, "-i", str), (m.oif, "-o", str)):
+        if v is not None:
+            out += ["!", flag, fmt(v.value)] if type(v) is Neg else [flag, fmt(v)]
     if m.proto is not None:
         out += ["-p", m.proto.value, "-m", m.proto.value]
         if m.sport is not None:

@@ -26,7 +26,7 @@ from netaddr import IPNetwork
 
 from .. import ir
 from ..model import PortRange, Proto
-from .rules import Element, Lookup, Match, Neg, Rule, Ruleset, Verdict, net
+from .rules import Element, Lookup, Match, Neg, Rule, Ruleset, Verdict
 
 NAME = "nftables"
 TABLE = "netc"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from netns import in_ns, leftover, sh
+from netns import in_ns, sh
 from util import compile_for, container
 
 BACKENDS = ["iptables", "nftables"]
@@ -24,20 +23,27 @@ p2p sealed db {
 """
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_failure_at_every_step_rolls_back_to_identical_state(sandbox, tmp_path, backend):
-    out, _ = compile_for(sandbox, tmp_path, SPEC, backend)
-    before = sandbox.snapshot()
+def _fail_at_every_step(sandbox, out: Path, expected: str, also=lambda: True) -> int:
+    """Apply OUT with a failure injected after step 0, 1, ... until it succeeds; after each
+    rollback the state must be EXPECTED (and also() true). The number of failed runs."""
     k = 0
     while True:
         r = sandbox.apply(out, NETC_FAIL_AFTER_STEP=str(k))
         if r.returncode == 0:
-            break
+            return k
         assert r.returncode == 1, r.stderr
         assert "rolled back" in r.stderr and f"step {k + 1} failed" in r.stderr, r.stderr
-        assert sandbox.snapshot() == before, f"state differs after a failure injected at step {k + 1}"
+        assert sandbox.snapshot() == expected, f"state differs after a failure injected at step {k + 1}"
+        assert also(), f"after a failure injected at step {k + 1}"
         k += 1
         assert k < 100
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_failure_at_every_step_rolls_back_to_identical_state(sandbox, tmp_path, backend):
+    out, _ = compile_for(sandbox, tmp_path, SPEC, backend)
+    before = sandbox.snapshot()
+    k = _fail_at_every_step(sandbox, out, before)
     assert k >= 8, f"only {k} steps: the injection points are too coarse"
     applied = sandbox.snapshot()
     assert sandbox.apply(out).returncode == 0                     # re-apply: nothing changes
@@ -124,16 +130,8 @@ def test_a_failed_move_rolls_back_to_the_first_output_at_every_step(sandbox, tmp
     try:
         assert sandbox.apply(first).returncode == 0
         applied_first = sandbox.snapshot()
-        k = 0
-        while True:
-            r = sandbox.apply(second, NETC_FAIL_AFTER_STEP=str(k))
-            if r.returncode == 0:
-                break
-            assert "rolled back" in r.stderr and f"step {k + 1} failed" in r.stderr, r.stderr
-            assert sandbox.snapshot() == applied_first, f"state differs after a failure injected at step {k + 1}"
-            assert (mine / "hosts").read_text() == "the administrator's own hosts file\n"
-            k += 1
-            assert k < 100
+        k = _fail_at_every_step(sandbox, second, applied_first, lambda: (mine / "hosts").read_text()
+                                == "the administrator's own hosts file\n")
         assert k >= 8
         assert (mine / "hosts").read_text() != "the administrator's own hosts file\n"  # applied: netc's
         assert sandbox.teardown(second).returncode == 0
