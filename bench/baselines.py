@@ -20,7 +20,7 @@ import subprocess
 
 from netc.backends import iptables as ipt
 from netc.backends import nftables as nft
-from netc.model import PortRange, Proto
+from netc.values import PortRange, Proto
 
 
 # ------------------------------------------------------------------ iptables, one command per rule

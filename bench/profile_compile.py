@@ -19,7 +19,8 @@ import time
 def main() -> None:
     spec, out = sys.argv[1], sys.argv[2]
     t0 = time.perf_counter()
-    from netc import cli, output, pipeline
+    from netc import cli, pipeline
+    from netc.emit import render as output, tree
     t1 = time.perf_counter()
     loaded = pipeline.load(spec)
     t2 = time.perf_counter()
@@ -27,7 +28,7 @@ def main() -> None:
         artifacts = output.render(loaded.network, "iptables")
     t3 = time.perf_counter()
     shutil.rmtree(out, ignore_errors=True)
-    cli._write_tree(out, artifacts)  # what `netc compile` does with the artifacts
+    tree.write_tree(out, artifacts)  # what `netc compile` does with the artifacts
     t4 = time.perf_counter()
     stages = {"import netc": t1 - t0, "parse, build, resolve": t2 - t1,
               "render (rules, files, netc.json)": t3 - t2, "write the output tree": t4 - t3}

@@ -26,7 +26,7 @@ import specs  # noqa: E402
 
 
 def measure(n: int, backend: str) -> tuple[int, float]:
-    from netc.sandbox import Sandbox
+    from netc.prove.sandbox import Sandbox
     work = run.memory_dir()   # a new folder, in memory where there is /dev/shm
     try:
         spec = run.fresh_spec(work, specs.scale(n))

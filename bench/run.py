@@ -244,7 +244,7 @@ def _per_rule_growth(d: Path, ipt_out: Path, rules: list[str], runs: int) -> dic
 
 def _apply_timed(sb, out: Path) -> tuple[float, list[tuple[str, float]], str]:
     """Run apply.sh in the sandbox with progress lines: (seconds, [(step, seconds)], stderr tail)."""
-    from netc.sandbox import NETNS_DIR
+    from netc.prove.sandbox import NETNS_DIR
     proc = subprocess.Popen(["nsenter", f"--net={NETNS_DIR}/{sb.host}", "--", "sh", str(out / "apply.sh")],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                             env=sb.env(NETC_PROGRESS="1"))
@@ -267,7 +267,7 @@ def _apply_timed(sb, out: Path) -> tuple[float, list[tuple[str, float]], str]:
 
 
 def section_apply(res: dict, scales: list[int], runs: int, backends: list[str]) -> None:
-    from netc.sandbox import Sandbox
+    from netc.prove.sandbox import Sandbox
     say("== apply: the whole apply.sh in a sandbox host namespace, then a re-apply of the same output")
     res["apply"] = {}
     for backend in backends:
@@ -312,7 +312,7 @@ def _objects_for_probe(out: Path) -> None:
 
 
 def section_connrate(res: dict, counts: list[int], runs: int, seconds: float, backends: list[str]) -> None:
-    from netc.sandbox import Sandbox
+    from netc.prove.sandbox import Sandbox
     say("== connrate: new connections per second, client -> server container through the host's bridge, "
         "with the rules of N other containers installed")
     res["connrate"] = {"seconds_per_run": seconds, "runs": runs, "results": {}}

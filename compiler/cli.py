@@ -13,6 +13,7 @@ import sys
 
 from . import __version__
 from .diagnostics import CompileFailed, render_all
+from .emit.tree import TreeError, read_tree, write_tree
 from .pipeline import NETNS_PREFIX, load
 
 
@@ -44,98 +45,6 @@ def cmd_check(args) -> int:
     return 0
 
 
-def _names(out: str) -> set[str]:
-    found = set()
-    for root, _, files in os.walk(out):
-        for f in files:
-            found.add(os.path.relpath(os.path.join(root, f), out).replace(os.sep, "/"))
-    return found
-
-
-def _write_tree(out: str, artifacts: dict[str, str]) -> None:
-    """Make OUT exactly the tree: write every artifact, remove files netc no longer makes.
-
-    Into an existing tree each file is written beside its target and renamed
-    into place, so a reader never sees half a file; a new tree has no readers
-    yet, so its files are written straight away (a third of the system calls
-    for the 30,000 files of 10,000 containers), each folder made once."""
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise _UserError(f"{out} exists and is not a folder")
-    if os.path.isdir(out) and os.listdir(out) and not os.path.exists(os.path.join(out, "netc.json")):
-        raise _UserError(f"{out} is not empty and holds no netc output (no netc.json): refusing to overwrite it")
-    fresh = not os.path.isdir(out) or not os.listdir(out)
-    existing = set() if fresh else _names(out)
-    items = list(artifacts.items())
-    # Plain os.open/os.write, modes given at creation under a known umask:
-    # a Python file object per file cost more than the writing itself.
-    umask = os.umask(0o022)
-    try:
-        if fresh and len(items) >= PARALLEL_WRITE_FROM and (os.cpu_count() or 1) > 1:
-            # A new tree of many files: a forked child writes the second half.
-            half = len(items) // 2
-            from .fork import Forked
-            child = Forked(_write_files, out, items[half:], True)
-            try:
-                _write_files(out, items[:half], True)
-            finally:
-                done = child.result()
-            if done is None:  # the child could not: write its half here
-                _write_files(out, items[half:], True)
-        else:
-            _write_files(out, items, fresh)
-    finally:
-        os.umask(umask)
-    for stale in sorted(existing - set(artifacts)):
-        os.remove(os.path.join(out, stale))
-    if existing:
-        for root, dirs, files in os.walk(out, topdown=False):
-            if root != out and not os.listdir(root):
-                os.rmdir(root)
-
-
-PARALLEL_WRITE_FROM = 4000   # files in a new tree from which two processes write it
-
-
-def _write_files(out: str, items: list[tuple[str, str]], fresh: bool) -> bool:
-    """Write ITEMS (name, text) under OUT; into an existing tree through a rename each.
-    True when done (what a forked writer sends back)."""
-    made: set[str] = set()
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-    for name, text in items:
-        path = os.path.join(out, name)
-        folder = os.path.dirname(path)
-        if folder not in made:
-            os.makedirs(folder, exist_ok=True)
-            made.add(folder)
-        mode = 0o755 if name.endswith(".sh") else 0o644
-        target = path if fresh else path + ".netc-tmp"
-        fd = os.open(target, flags, mode)
-        try:
-            if not fresh:
-                os.fchmod(fd, mode)  # a stale .netc-tmp keeps its own mode
-            data = memoryview(text.encode("utf-8"))
-            while data:
-                data = data[os.write(fd, data):]
-        finally:
-            os.close(fd)
-        if not fresh:
-            os.replace(target, path)
-    return True
-
-
-def _tree(out: str) -> dict[str, str]:
-    found = {}
-    for root, _, files in os.walk(out):
-        for f in files:
-            path = os.path.join(root, f)
-            rel = os.path.relpath(path, out).replace(os.sep, "/")
-            try:
-                found[rel] = open(path, encoding="utf-8").read()
-            except (OSError, UnicodeDecodeError):
-                found[rel] = "<unreadable>\n"
-    return found
-
-
 class _UserError(Exception):
     pass
 
@@ -147,7 +56,7 @@ def cmd_compile(args) -> int:
     _report(loaded.diagnostics, loaded.sources)
     if args.check:
         import difflib
-        have = _tree(args.out) if os.path.isdir(args.out) else {}
+        have = read_tree(args.out) if os.path.isdir(args.out) else {}
         differs = 0
         for name in sorted(set(have) | set(artifacts)):
             a, b = have.get(name), artifacts.get(name)
@@ -161,7 +70,7 @@ def cmd_compile(args) -> int:
             sys.stderr.write(f"netc: {args.out} differs from the compiled output in {differs} file(s)\n")
             return 1
         return 0
-    _write_tree(args.out, artifacts)
+    write_tree(args.out, artifacts)
     path = lock_path(args.spec)
     text = loaded.lock.to_text()
     old = open(path, encoding="utf-8").read() if os.path.exists(path) else None
@@ -206,7 +115,7 @@ def cmd_teardown(args) -> int:
 
 def cmd_explain(args) -> int:
     import json
-    from .explain import ExplainError, explain, render
+    from .prove.explain import ExplainError, explain, render
     loaded = load(args.spec, netns_prefix=NETNS_PREFIX)
     _report([d for d in loaded.diagnostics if d.severity == "error"], loaded.sources)
     backends = [args.backend] if args.backend else ["iptables", "nftables"]
@@ -231,8 +140,8 @@ def cmd_explain(args) -> int:
 
 def cmd_verify(args) -> int:
     import json
-    from . import verify
-    from .netns_check import why_not
+    from .prove import verify
+    from .prove.requirements import why_not
     load(args.spec)  # errors in the spec are reported before any namespace is made
     reason = why_not()
     if reason:
@@ -260,7 +169,7 @@ def cmd_verify(args) -> int:
 
 
 def cmd_facts(args) -> int:
-    from .facts import read_machine
+    from .host.facts import read_machine
     sys.stdout.write(read_machine())
     return 0
 
@@ -353,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     except CompileFailed as exc:
         _report(exc.diagnostics, exc.sources)
         return 2
-    except _UserError as exc:
+    except (_UserError, TreeError) as exc:
         sys.stderr.write(f"netc: error: {exc}\n")
         return 2
     except OSError as exc:

@@ -6,7 +6,7 @@ import dataclasses
 import enum
 
 from . import ir
-from .model import PortRange
+from .values import PortRange
 
 
 def _fmt(value) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from netaddr import EUI, IPAddress, IPNetwork
 
-from .model import NetKind, PortRange, Proto
+from .values import NetKind, PortRange, Proto
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,10 +11,11 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from . import build, lock as lockfile, parse, resolve
+from .frontend import build, parse
+from .resolve import lock as lockfile, resolver as resolve
 from .diagnostics import CompileFailed, Diagnostic, Reporter, Sources
 from .ir import Network
-from .lock import Lock
+from .resolve.lock import Lock
 
 NETNS_PREFIX = "netc-"
 
@@ -95,7 +96,7 @@ def _load(spec_path: str, *, netns_prefix: str, frozen: bool, lock: Lock | None)
 def compile(spec_path: str, *, backend: str = "iptables", netns_prefix: str = NETNS_PREFIX,
             frozen: bool = False, lock: Lock | None = None) -> tuple[dict[str, str], Loaded]:
     """The output tree as artifact name -> text (and what load returned). Writes nothing."""
-    from .output import render
+    from .emit.render import render
     with _no_gc():
         loaded = _load(spec_path, netns_prefix=netns_prefix, frozen=frozen, lock=lock)
         return render(loaded.network, backend), loaded

@@ -32,8 +32,8 @@ def main() -> int:
         shutil.copy(SPEC, spec)
         title(f"the spec ({SPEC.relative_to(HERE.parent)})")
         print(SPEC.read_text(), end="")
-        from netc.sandbox import HOST_IP, OUTSIDE_IP, Sandbox
-        from netc.netns_check import why_not
+        from netc.prove.sandbox import HOST_IP, OUTSIDE_IP, Sandbox
+        from netc.prove.requirements import why_not
         reason = why_not()
         box = Sandbox() if reason is None else None
         try:

@@ -70,7 +70,7 @@ def write_spec(tmp_path: Path, text: str, name: str = "spec.netc") -> Path:
 def sandbox():
     """A sandbox host and outside namespace (netc.sandbox), always deleted."""
     from netns import require_namespaces
-    from netc.sandbox import Sandbox
+    from netc.prove.sandbox import Sandbox
     require_namespaces()
     box = Sandbox()
     try:

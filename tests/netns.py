@@ -16,8 +16,8 @@ import subprocess
 
 import pytest
 
-from netc.netns_check import why_not
-from netc.sandbox import NETNS_DIR, in_ns, leftover, sh, unique  # noqa: F401
+from netc.prove.requirements import why_not
+from netc.prove.sandbox import NETNS_DIR, in_ns, leftover, sh, unique  # noqa: F401
 
 
 def require_namespaces() -> None:

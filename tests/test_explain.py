@@ -11,10 +11,10 @@ import json
 import pytest
 
 from conftest import EXAMPLES, netc, write_spec
-from netc.explain import ExplainError, explain
-from netc.lock import Lock
+from netc.prove.explain import ExplainError, explain
+from netc.resolve.lock import Lock
 from netc.pipeline import load
-from netc.verify import plan
+from netc.prove.verify import plan
 
 BACKENDS = ["iptables", "nftables"]
 SPEC = """
@@ -120,5 +120,5 @@ def test_cli_human_and_json(tmp_path):
 
 def test_bad_targets():
     with pytest.raises(ExplainError):
-        from netc.explain import parse_target
+        from netc.prove.explain import parse_target
         parse_target("db:99999")

@@ -14,8 +14,8 @@ import pytest
 from netaddr import EUI, IPAddress, IPNetwork
 
 from netc.diagnostics import CompileFailed
-from netc.lock import Lock
-from netc.model import NetKind, PortRange, Proto
+from netc.resolve.lock import Lock
+from netc.values import NetKind, PortRange, Proto
 from netc.pipeline import load
 
 

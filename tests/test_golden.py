@@ -13,7 +13,7 @@ import pytest
 
 from conftest import EXAMPLES, GOLDEN, ROOT
 from netc.backends import REGISTRY
-from netc.lock import Lock
+from netc.resolve.lock import Lock
 from netc.pipeline import compile as compile_spec
 
 CASES = sorted(p.parent for p in GOLDEN.glob("*/spec.netc"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from netc.backends import iptables, nftables
-from netc.lock import Lock
+from netc.resolve.lock import Lock
 from netc.pipeline import load
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from netc import fork, output, pipeline
+from netc import pipeline
+from netc.emit import fork, render as output
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted(str(p) for p in (ROOT / "golden").glob("*/spec.netc")) + \
@@ -66,12 +67,12 @@ def test_render_without_its_child_computes_the_half_itself(tmp_path, monkeypatch
 
 def test_a_new_tree_written_by_two_processes_is_the_same_tree(tmp_path, monkeypatch):
     import os
-    from netc import cli
+    from netc.emit import tree
     network = _generated(tmp_path, 120)
     artifacts = output.render(network, "iptables", jobs=1)
-    cli._write_tree(str(tmp_path / "one"), artifacts)
-    monkeypatch.setattr(cli, "PARALLEL_WRITE_FROM", 10)
-    cli._write_tree(str(tmp_path / "two"), artifacts)
+    tree.write_tree(str(tmp_path / "one"), artifacts)
+    monkeypatch.setattr(tree, "PARALLEL_WRITE_FROM", 10)
+    tree.write_tree(str(tmp_path / "two"), artifacts)
 
     def tree(root):
         found = {}

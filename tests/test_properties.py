@@ -36,15 +36,15 @@ from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 import netc.cli
-from netc import scan
+from netc.frontend import scan
 from netc.diagnostics import CompileFailed, Reporter, Span
 from netc.dump import dump
-from netc.lock import Lock
-from netc.model import NetKind
-from netc.parse import parse_text
+from netc.resolve.lock import Lock
+from netc.values import NetKind
+from netc.frontend.parse import parse_text
 from netc.pipeline import load
-from netc.resolve import veth_name
-from netc.syntax import Block, Option, Word
+from netc.resolve.resolver import veth_name
+from netc.frontend.syntax import Block, Option, Word
 
 # Shrinking a failure can take minutes; CI reports the unshrunk example.
 # NETC_SHRINK=1 shrinks it, for debugging.

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from netaddr import IPNetwork
 
 from .. import ir
-from ..model import PortRange
+from ..values import PortRange
 from .rules import Match, Neg, Rule, Ruleset, Verdict, net
 
 NAME = "iptables"

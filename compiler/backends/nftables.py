@@ -25,7 +25,7 @@ from __future__ import annotations
 from netaddr import IPNetwork
 
 from .. import ir
-from ..model import PortRange, Proto
+from ..values import PortRange, Proto
 from .rules import Element, Lookup, Match, Neg, Rule, Ruleset, Verdict
 
 NAME = "nftables"

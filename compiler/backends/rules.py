@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from netaddr import IPAddress, IPNetwork
 
 from ..ir import Origin
-from ..model import PortRange, Proto
+from ..values import PortRange, Proto
 
 
 class Verdict(str, enum.Enum):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from netns import in_ns, sh
-from netc.sandbox import HOST_IP, OUTSIDE_IP
+from netc.prove.sandbox import HOST_IP, OUTSIDE_IP
 from util import compile_for, container, host_port
 
 BACKENDS = ["iptables", "nftables"]

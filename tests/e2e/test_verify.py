@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import EXAMPLES
-from netc import verify
-from netc.lock import Lock
+from netc.prove import verify
+from netc.resolve.lock import Lock
 from netc.pipeline import load
 from netns import require_namespaces
 

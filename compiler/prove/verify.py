@@ -18,10 +18,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ir
+from .. import ir
 from .explain import Explainer
-from .model import NetKind, Proto
-from .output import render as render_tree
+from ..values import NetKind, Proto
+from ..emit.render import render as render_tree
 from .sandbox import HOST_IP, OUTSIDE_IP, Sandbox
 
 UNEXPOSED = 39999          # a port no container exposes unless the spec says so

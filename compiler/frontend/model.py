@@ -12,7 +12,8 @@ from typing import Generic, TypeVar
 
 from netaddr import EUI, IPAddress, IPNetwork
 
-from .diagnostics import Span
+from ..diagnostics import Span
+from ..values import NetKind, PortRange, PROTO_ORDER, Proto  # noqa: F401 (re-exported for the front end)
 
 T = TypeVar("T")
 
@@ -23,32 +24,6 @@ class At(Generic[T]):
 
     value: T
     span: Span = field(compare=False, repr=False)
-
-
-class Proto(str, enum.Enum):
-    TCP = "tcp"
-    UDP = "udp"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-PROTO_ORDER = {Proto.TCP: 0, Proto.UDP: 1}
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class PortRange:
-    lo: int
-    hi: int
-
-    def __len__(self) -> int:
-        return self.hi - self.lo + 1
-
-    def __iter__(self):
-        return iter(range(self.lo, self.hi + 1))
-
-    def __str__(self) -> str:
-        return str(self.lo) if self.lo == self.hi else f"{self.lo}-{self.hi}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +57,6 @@ class AddHost:
     name: str
     ip: IPAddress
     span: Span = field(compare=False, repr=False)
-
-
-class NetKind(str, enum.Enum):
-    BRIDGE = "bridge"        # the default bridge, or a named one (target)
-    NONE = "none"
-    HOST = "host"
-    CONTAINER = "container"  # target: the container whose stack is shared
 
 
 @dataclass(frozen=True, slots=True)

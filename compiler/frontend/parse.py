@@ -14,7 +14,7 @@ import stat
 import unicodedata
 
 from . import scan
-from .diagnostics import Note, Reporter, Sources, Span, quote
+from ..diagnostics import Note, Reporter, Sources, Span, quote
 from .syntax import Block
 
 MAX_INCLUDE_DEPTH = 64
@@ -48,7 +48,7 @@ def parse_text(text: str, file: str, reporter: Reporter) -> list:
     fast = scan.parse(text, file)  # well-formed text without lark; None: let lark report the error
     if fast is not None:
         return fast
-    from . import parse_lark  # lark only where the scanner gave up: most runs never import it
+    from . import lark_parser as parse_lark  # lark only where the scanner gave up: most runs never import it
     return parse_lark.parse_text(text, file, reporter)
 
 

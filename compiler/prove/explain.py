@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 
 from netaddr import IPAddress, IPNetwork
 
-from . import ir
-from .backends import REGISTRY
-from .backends.rules import Element, Lookup, Match, Neg, Rule, Ruleset, Verdict
-from .model import NetKind, PortRange, Proto
+from .. import ir
+from ..backends import REGISTRY
+from ..backends.rules import Element, Lookup, Match, Neg, Rule, Ruleset, Verdict
+from ..values import NetKind, PortRange, Proto
 from .sandbox import HOST_IP, OUTSIDE_IP
 
 HOST = IPAddress(HOST_IP)
@@ -285,7 +285,7 @@ class Explainer:
             IPAddress(name)
             return name
         except Exception:
-            from .diagnostics import did_you_mean
+            from ..diagnostics import did_you_mean
             known = list(self.world.containers) + ["host", "outside"]
             raise ExplainError(f"unknown endpoint {name!r}: a container name, host, outside or an address"
                                f"{did_you_mean(name, known)}") from None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from .diagnostics import Span
+from ..diagnostics import Span
 from .syntax import Block, Option, Word
 
 # The terminals of netc.lark. Only a '\n' ends a line (a '\r' before it is

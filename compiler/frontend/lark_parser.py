@@ -15,7 +15,7 @@ from importlib import resources
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
-from .diagnostics import Note, Reporter, Span, did_you_mean, quote
+from ..diagnostics import Note, Reporter, Span, did_you_mean, quote
 from .scan import unquote as _unquote
 from .syntax import Block, Option, Word
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 
 from netaddr import EUI, IPAddress, IPNetwork, mac_unix_expanded
 
-from . import ir
-from . import model as m
-from .diagnostics import Note, Reporter, Sources, Span, did_you_mean, quote
+from .. import ir
+from ..frontend import model as m
+from ..diagnostics import Note, Reporter, Sources, Span, did_you_mean, quote
 from .lock import Lock
-from .model import At, NetKind, PortRange, Proto
+from ..frontend.model import At, NetKind, PortRange, Proto
 
 DEFAULT_BRIDGE = "docker0"
 DEFAULT_MTU = 1500

@@ -22,10 +22,10 @@ from json.encoder import encode_basestring_ascii as encode_string
 
 import jinja2
 
-from . import __version__, ir
+from .. import __version__, ir
 from .fork import Forked
-from .backends import REGISTRY
-from .model import NetKind, PortRange
+from ..backends import REGISTRY
+from ..values import NetKind, PortRange
 
 
 @lru_cache(maxsize=1)

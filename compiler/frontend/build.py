@@ -16,7 +16,7 @@ from typing import Any, Callable
 from netaddr import EUI, AddrFormatError, IPAddress, IPNetwork, mac_unix_expanded
 
 from . import model as m
-from .diagnostics import Note, Reporter, Span, did_you_mean, quote
+from ..diagnostics import Note, Reporter, Span, did_you_mean, quote
 from .syntax import Block, Option, Word
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")

@@ -1,0 +1,43 @@
+"""The small value types every stage shares: protocols, port ranges, net modes.
+
+The front end makes them, the IR carries them, backends and explain read
+them; they live here so that no later stage imports the front end.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Proto(str, enum.Enum):
+    TCP = "tcp"
+    UDP = "udp"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+PROTO_ORDER = {Proto.TCP: 0, Proto.UDP: 1}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PortRange:
+    lo: int
+    hi: int
+
+    def __len__(self) -> int:
+        return self.hi - self.lo + 1
+
+    def __iter__(self):
+        return iter(range(self.lo, self.hi + 1))
+
+    def __str__(self) -> str:
+        return str(self.lo) if self.lo == self.hi else f"{self.lo}-{self.hi}"
+
+
+class NetKind(str, enum.Enum):
+    BRIDGE = "bridge"        # the default bridge, or a named one (target)
+    NONE = "none"
+    HOST = "host"
+    CONTAINER = "container"  # target: the container whose stack is shared
