@@ -40,8 +40,8 @@ def cmd_check(args) -> int:
     loaded = load(args.spec, netns_prefix=args.netns_prefix)
     _report(loaded.diagnostics, loaded.sources)
     if args.emit == "ir":
-        from .dump import dump
-        sys.stdout.write(dump(loaded.network))
+        from .emit.netjson import network_json
+        sys.stdout.write(network_json(loaded.network, None) + "\n")
     return 0
 
 
@@ -191,7 +191,7 @@ def parser() -> argparse.ArgumentParser:
                        description="Parse and resolve SPEC and print every error and warning. "
                                    "Exit 0 when it is valid, 2 when it has errors.")
     c.add_argument("spec", metavar="SPEC")
-    c.add_argument("--emit", choices=["ir"], help="also print the resolved network (a stable text dump)")
+    c.add_argument("--emit", choices=["ir"], help="also print the resolved network (the IR as netc.json holds it, one item a line)")
     c.add_argument("--netns-prefix", default=NETNS_PREFIX, type=_prefix,
                    help=f"prefix of the containers' namespace names (default {NETNS_PREFIX})")
     c.set_defaults(run=cmd_check)
