@@ -10,17 +10,16 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from netaddr import IPAddress, IPNetwork
+from netaddr import IPAddress
 
 from .. import ir
+from ..kernel import LOOPBACK, LOOPBACK6
 from ..values import NetKind
 from .derive import derive
 from .ports import compress
 from .state import ContainerRecord, State
 
 FALLBACK_DNS = (IPAddress("8.8.8.8"), IPAddress("8.8.4.4"))
-LOOPBACK = IPNetwork("127.0.0.0/8")
-LOOPBACK6 = IPAddress("::1")
 
 
 def network(st: State, p2ps: list[ir.P2P]) -> ir.Network:
