@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from netaddr import EUI, IPAddress, IPNetwork
 
-from .values import NetKind, PortRange, Proto
+from .values import Family, NetKind, PortRange, Proto
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,22 +50,37 @@ class Bridge:
     default: bool             # the daemon's bridge (docker0 unless `bridge`)
     origin: Origin = origin_field()
     icc_origin: Origin | None = field(default=None, compare=False, repr=False)  # where icc is set, if it is
+    address6: IPAddress | None = None     # the IPv6 gateway (network6 + 1); None: the bridge is IPv4-only
+    network6: IPNetwork | None = None     # fixed-cidr-v6
 
     @property
     def cidr(self) -> str:
         return f"{self.address}/{self.network.prefixlen}"
+
+    @property
+    def cidr6(self) -> str | None:
+        return f"{self.address6}/{self.network6.prefixlen}" if self.address6 is not None else None
+
+    @property
+    def families(self) -> tuple[Family, ...]:
+        return (Family.V4, Family.V6) if self.address6 is not None else (Family.V4,)
 
 
 @dataclass(frozen=True, slots=True)
 class Mapping:
     """One publish, after allocation: host_ports -> container_ports (same length)."""
 
-    host_ip: IPAddress        # 0.0.0.0 means every local address
+    host_ip: IPAddress        # 0.0.0.0 means every local IPv4 address, :: every IPv6 one
     proto: Proto
     host_ports: PortRange
     container_ports: PortRange
     drawn: bool               # host port drawn from port-range
     origin: Origin = origin_field()
+
+    @property
+    def family(self) -> Family:
+        """0.0.0.0 and IPv4 host addresses publish in IPv4, :: and IPv6 ones in IPv6."""
+        return Family(self.host_ip.version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +88,7 @@ class Link:
     target: str
     alias: str
     address: IPAddress | None  # the target's address on the shared bridge
+    address6: IPAddress | None  # and its IPv6 address, where the bridge has IPv6
     origin: Origin = origin_field()
 
 
@@ -98,7 +114,13 @@ class Container:
     nameservers: tuple[IPAddress, ...]
     search: tuple[str, ...]
     options: tuple[str, ...]
+    address6: IPAddress | None     # on a bridge with IPv6
+    prefixlen6: int | None
+    gateway6: IPAddress | None
     origin: Origin = origin_field()
+
+    def address_of(self, family: Family) -> IPAddress | None:
+        return self.address if family is Family.V4 else self.address6
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +149,15 @@ class Sysctl:
 # ---------------------------------------------------------------- firewall rules
 # The rules netc's firewall holds, in evaluation order within each hook. Each
 # kind is rendered by every backend; `explain` evaluates the rendered form.
+# Every rule carries its address family: a dual-stack bridge has each of its
+# rules once per family (iptables writes them to rules.v4 and rules.v6;
+# nftables' inet table holds one rule where both families' are alike).
 
 @dataclass(frozen=True, slots=True)
 class Reply:
     """Accept replies (ESTABLISHED,RELATED) into the bridge."""
     bridge: str
+    family: Family
     origin: Origin = origin_field()
 
 
@@ -140,6 +166,7 @@ class Isolate:
     """Drop what enters bridge `to` from bridge `frm` unless a publish translated it."""
     frm: str
     to: str
+    family: Family
     origin: Origin = origin_field()
 
 
@@ -147,6 +174,18 @@ class Isolate:
 class Protect:
     """Drop what enters the bridge from elsewhere unless a publish translated it."""
     bridge: str
+    family: Family
+    origin: Origin = origin_field()
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbours:
+    """Accept IPv6 neighbour discovery (solicitations, advertisements) between the bridge's
+    containers: IPv6 finds a neighbour's MAC with ICMPv6, which the bridge's forward hook
+    sees (br_netfilter), where IPv4's ARP passes no IP hook; without it icc false would
+    cut even linked containers apart."""
+    bridge: str
+    family: Family
     origin: Origin = origin_field()
 
 
@@ -157,6 +196,7 @@ class PublishAccept:
     address: IPAddress
     proto: Proto
     ports: PortRange
+    family: Family
     origin: Origin = origin_field()
 
 
@@ -168,6 +208,7 @@ class LinkAccept:
     child: IPAddress
     proto: Proto
     ports: PortRange
+    family: Family
     origin: Origin = origin_field()
 
 
@@ -176,6 +217,7 @@ class Icc:
     """Container to container on one bridge: accept (icc true) or drop."""
     bridge: str
     accept: bool
+    family: Family
     origin: Origin = origin_field()
 
 
@@ -183,25 +225,28 @@ class Icc:
 class Outgoing:
     """Accept what leaves the bridge for anywhere else."""
     bridge: str
+    family: Family
     origin: Origin = origin_field()
 
 
 @dataclass(frozen=True, slots=True)
 class Dnat:
-    """A publish: local destination (host_ip, or any) -> container address and port."""
+    """A publish: local destination (host_ip, or any address of the family) -> container address and port."""
     bridge: str
     host_ip: IPAddress | None
     proto: Proto
     host_ports: PortRange
     address: IPAddress
     ports: PortRange
+    family: Family
     origin: Origin = origin_field()
 
 
 @dataclass(frozen=True, slots=True)
 class MasqueradeLocal:
-    """Host-sourced traffic into the bridge (127.0.0.1 publishes) leaves with the bridge address."""
+    """Host-sourced traffic into the bridge (loopback publishes) leaves with the bridge address."""
     bridge: str
+    family: Family
     origin: Origin = origin_field()
 
 
@@ -210,6 +255,7 @@ class Masquerade:
     """The bridge subnet leaving by another interface is masqueraded (ip-masq)."""
     bridge: str
     network: IPNetwork
+    family: Family
     origin: Origin = origin_field()
 
 
@@ -219,10 +265,12 @@ class Hairpin:
     address: IPAddress
     proto: Proto
     ports: PortRange
+    family: Family
     origin: Origin = origin_field()
 
 
-Rule = Reply | Isolate | Protect | PublishAccept | LinkAccept | Icc | Outgoing | Dnat | MasqueradeLocal | Masquerade | Hairpin
+Rule = (Reply | Isolate | Protect | Neighbours | PublishAccept | LinkAccept | Icc | Outgoing | Dnat | MasqueradeLocal
+        | Masquerade | Hairpin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +285,7 @@ class Network:
     rules: tuple[Rule, ...]
     ip_masq: bool = True            # daemon ip-masq (and a firewall)
     ip_masq_origin: Origin | None = field(default=None, compare=False, repr=False)
+    firewall6: bool = False         # IPv6 gets the same rules (daemon ip6tables, and a firewall)
 
     def container(self, name: str) -> Container:
         for c in self.containers:

@@ -13,6 +13,10 @@ from netaddr import IPAddress, IPNetwork
 LOOPBACK = IPNetwork("127.0.0.0/8")
 LOOPBACK6 = IPAddress("::1")
 
+# The ICMPv6 messages by which IPv6 finds a neighbour's link address (RFC 4861
+# neighbour solicitation and advertisement; nft's names).
+NEIGHBOUR_DISCOVERY = ("nd-neighbor-solicit", "nd-neighbor-advert")
+
 # Connection-tracking states: a reply (or a related flow) of a tracked
 # connection, and a connection whose destination a publish translated
 # (iptables: --ctstate DNAT; nftables: ct status dnat).

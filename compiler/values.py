@@ -1,4 +1,4 @@
-"""The small value types every stage shares: protocols, port ranges, net modes.
+"""The small value types every stage shares: protocols, port ranges, net modes, families.
 
 The front end makes them, the IR carries them, backends and explain read
 them; they live here so that no later stage imports the front end.
@@ -41,3 +41,12 @@ class NetKind(str, enum.Enum):
     NONE = "none"
     HOST = "host"
     CONTAINER = "container"  # target: the container whose stack is shared
+
+
+class Family(enum.IntEnum):
+    """An address family: what a rule or a publish applies to (netc.json writes 4 or 6)."""
+    V4 = 4
+    V6 = 6
+
+    def __str__(self) -> str:
+        return f"IPv{self.value}"

@@ -437,14 +437,22 @@ ipt_restore() {  # SNAPSHOT: the tables in it exactly as they were; netc's trace
 
 # ------------------------------------------------------------------ firewall: nftables
 # netc's rules are one table, replaced whole by `nft -f` (declare, delete, define).
+# The table is `inet netc`; an older netc's `ip netc` is removed with it.
 firewall_nftables_check() { nft -c -f "$1/rules.nft"; }
 firewall_nftables_up() { nft -f "$1/rules.nft"; }
-firewall_nftables_down() { nft delete table ip netc 2>/dev/null; return 0; }
-nft_snapshot() {
-    if ! nft list table ip netc > "$1" 2>/dev/null; then : > "$1"; fi
-}
-nft_restore() {  # SNAPSHOT: netc's table exactly as it was (or absent)
+firewall_nftables_down() {
+    nft delete table inet netc 2>/dev/null
     nft delete table ip netc 2>/dev/null
+    return 0
+}
+nft_snapshot() {
+    : > "$1"
+    nft list table ip netc >> "$1" 2>/dev/null
+    nft list table inet netc >> "$1" 2>/dev/null
+    return 0
+}
+nft_restore() {  # SNAPSHOT: netc's tables exactly as they were (or absent)
+    firewall_nftables_down
     if [ -s "$1" ]; then nft -f "$1"; fi
     return 0
 }
@@ -454,7 +462,7 @@ foreign_drops() {  # BACKEND
     have nft || return 0
     nft list ruleset 2>/dev/null | awk -v mine="$1" '
         /^table / { t = $2 " " $3 }
-        /hook forward/ && /policy drop/ && t != "ip netc" && !(mine == "iptables" && t == "ip filter") { print t }' |
+        /hook forward/ && /policy drop/ && t != "inet netc" && t != "ip netc" && !(mine == "iptables" && t == "ip filter") { print t }' |
         sort -u | while IFS= read -r _t; do
             say "warning: table $_t drops forwarded packets by default (policy drop on its forward hook);" \
                 "what netc accepts may still be dropped there"

@@ -1,4 +1,5 @@
-"""The kernel accepts every golden rules file, inside a throwaway namespace."""
+"""The kernel accepts every golden rules file, inside a throwaway namespace:
+rules.v4 by iptables-restore, rules.v6 by ip6tables-restore, rules.nft by nft."""
 
 from __future__ import annotations
 
@@ -7,21 +8,23 @@ import pytest
 from conftest import GOLDEN
 from netns import in_ns, namespace, require_namespaces
 
-RULES = sorted(GOLDEN.rglob("rules.v4"))
+RULES = sorted(GOLDEN.rglob("rules.v4")) + sorted(GOLDEN.rglob("rules.v6"))
+TOOL = {".v4": "iptables", ".v6": "ip6tables"}
 
 
 @pytest.mark.parametrize("rules", RULES, ids=[str(r.relative_to(GOLDEN)) for r in RULES])
 def test_iptables_restore_accepts(rules):
     require_namespaces()
     text = rules.read_text()
+    tool = TOOL[rules.suffix]
     with namespace("nk") as ns:
-        r = in_ns(ns, "iptables-restore", "--test", "--noflush", input=text, check=False)
+        r = in_ns(ns, f"{tool}-restore", "--test", "--noflush", input=text, check=False)
         assert r.returncode == 0, r.stderr
         # And it really loads, and loads twice without duplicating anything.
-        in_ns(ns, "iptables-restore", "--noflush", input=text)
-        first = in_ns(ns, "iptables-save").stdout
-        in_ns(ns, "iptables-restore", "--noflush", input=text)
-        second = in_ns(ns, "iptables-save").stdout
+        in_ns(ns, f"{tool}-restore", "--noflush", input=text)
+        first = in_ns(ns, f"{tool}-save").stdout
+        in_ns(ns, f"{tool}-restore", "--noflush", input=text)
+        second = in_ns(ns, f"{tool}-save").stdout
         strip = lambda s: [l for l in s.splitlines() if not l.startswith("#")]
         assert strip(first) == strip(second)
         assert sum(l.startswith("-A NETC-") for l in strip(first)) == sum(l.startswith("-A ") for l in text.splitlines())
@@ -37,7 +40,18 @@ def test_nft_accepts(rules):
         r = in_ns(ns, "nft", "-c", "-f", str(rules), check=False)
         assert r.returncode == 0, r.stderr
         in_ns(ns, "nft", "-f", str(rules))            # loads, and loads again atomically
-        first = in_ns(ns, "nft", "list", "table", "ip", "netc").stdout
+        first = in_ns(ns, "nft", "list", "table", "inet", "netc").stdout
         in_ns(ns, "nft", "-f", str(rules))
-        assert in_ns(ns, "nft", "list", "table", "ip", "netc").stdout == first
-        assert in_ns(ns, "nft", "list", "tables").stdout.split() == ["table", "ip", "netc"]
+        assert in_ns(ns, "nft", "list", "table", "inet", "netc").stdout == first
+        assert in_ns(ns, "nft", "list", "tables").stdout.split() == ["table", "inet", "netc"]
+
+
+def test_nft_replaces_the_ip_table_of_an_earlier_netc():
+    """An upgrade: netc's old `table ip netc` goes in the same transaction that loads the inet one."""
+    require_namespaces()
+    rules = GOLDEN / "publish" / "nftables" / "rules.nft"
+    with namespace("nk") as ns:
+        in_ns(ns, "nft", "add table ip netc; add chain ip netc old { type filter hook forward priority 0; }")
+        in_ns(ns, "nft", "add table ip other")
+        in_ns(ns, "nft", "-f", str(rules))
+        assert in_ns(ns, "nft", "list", "tables").stdout.split() == ["table", "ip", "other", "table", "inet", "netc"]

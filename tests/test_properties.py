@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from unittest import mock
 
 import pytest
+from netaddr import IPAddress
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
@@ -61,9 +62,13 @@ MUTATIONS = settings(PROPS, max_examples=int(400 * SCALE))
 # so that the default bridge's automatic bip has to skip it.
 POOL = ("192.168.100.0/24", "192.168.101.0/24", "10.100.0.0/16", "10.101.0.0/24", "172.20.0.0/16",
         "172.17.5.0/24", "10.0.42.0/24", "192.168.102.0/27")
-ROUTES = ("198.51.100.0/24", "203.0.113.0/24", "172.17.0.0/16", "10.0.0.0/8")
+ROUTES = ("198.51.100.0/24", "203.0.113.0/24", "172.17.0.0/16", "10.0.0.0/8", "2001:db8:ff00::/40")
+# IPv6 bridge subnets, pairwise disjoint and clear of ROUTES: the MAC rule (/80 or shorter) and the
+# lowest free rule (longer), one with two addresses only.
+POOL6 = ("2001:db8:1::/64", "2001:db8:2::/48", "fd00:3::/80", "fd00:4::/120", "fd00:5::/112", "fd00:6::/126")
 NAMESERVERS = ("192.0.2.53", "198.51.100.53", "127.0.0.53", "2001:db8::53")
 HOST_IPS = ("0.0.0.0", "127.0.0.1", "192.0.2.1")
+HOST_IPS6 = ("[::]", "[2001:db8:ff::1]")
 KEYWORDS = ("host", "daemon", "bridge", "container", "p2p", "include")
 NEW = "0fresh"  # the container the stability property inserts; drawn names start with a letter
 EXPLICIT_BASE = 1000  # explicit host ports are 1000.. ; port-range starts above them
@@ -80,6 +85,8 @@ class _Br:
     declared: bool                         # has a `bridge NAME { }` block
     free: list[int] = field(default_factory=list)   # allocatable, for pins
     capacity: int = 10 ** 6
+    net6: ipaddress.IPv6Network | None = None         # the bridge has IPv6
+    free6: list[int] = field(default_factory=list)  # IPv6 addresses to pin
 
 
 @dataclass
@@ -167,6 +174,25 @@ def valid_specs(draw, max_containers: int = 12) -> str:
         if br.net is not None:
             br.free = _allocatable(br.net, br.gateway, br.fixed)
             br.capacity = len(br.free)
+    # IPv6: the daemon's ipv6 true gives every bridge IPv6 (or says ipv6 false for one); else some
+    # bridges turn it on in their own block.
+    daemon_ipv6 = draw(st.integers(0, 2)) == 0
+    pool6 = list(POOL6)
+    v6_lines: dict[str, list[str]] = {}
+    for br in bridges.values():
+        if draw(st.booleans()) or (daemon_ipv6 and br.name == default_name):
+            br.net6 = ipaddress.IPv6Network(pool6.pop(draw(st.integers(0, len(pool6) - 1))))
+            first = int(br.net6.network_address)
+            br.free6 = list(range(first + 2, min(first + 2 + 300, int(br.net6.broadcast_address) + 1)))
+            br.capacity = min(br.capacity, len(br.free6))
+            lines = ([] if daemon_ipv6 else ["ipv6 true"]) + [f"fixed-cidr-v6 {br.net6}"]
+            if br.name == default_name and not daemon_ipv6:
+                br.declared = True  # ipv6 true for the default bridge alone: in its own block
+        else:
+            lines = ["ipv6 false"] if daemon_ipv6 else []
+        v6_lines[br.name] = lines
+    if daemon_ipv6:
+        daemon.append("ipv6 true")
     icc_any_false = False
     bridge_blocks = []
     for br in bridges.values():
@@ -175,6 +201,10 @@ def valid_specs(draw, max_containers: int = 12) -> str:
             lines.append(f"bip {_quote(draw, f'{br.gateway}/{br.net.prefixlen}')}")
             if br.fixed is not None:
                 lines.append(f"fixed-cidr {br.fixed}")
+        if br.name == default_name and not br.declared:
+            daemon.extend(v6_lines[br.name])
+        else:
+            lines.extend(v6_lines[br.name])
         if br.declared or br.name != default_name:
             if draw(st.integers(0, 3)) == 0:
                 lines.append(f"mtu {draw(st.integers(68, 9000))}")
@@ -199,6 +229,8 @@ def valid_specs(draw, max_containers: int = 12) -> str:
         daemon.append(f"ip-forward {str(draw(st.booleans())).lower()}")
     if not icc_any_false and draw(st.integers(0, 5)) == 0:
         daemon.append("iptables false")
+    elif not icc_any_false and draw(st.integers(0, 5)) == 0:
+        daemon.append("ip6tables false")
     default_ip = draw(st.sampled_from(HOST_IPS + (None,)))
     if default_ip:
         daemon.append(f"ip {default_ip}")
@@ -270,17 +302,21 @@ def valid_specs(draw, max_containers: int = 12) -> str:
             if br.net is not None and br.free and draw(st.integers(0, 3)) == 0:
                 ip = br.free.pop(draw(st.integers(0, len(br.free) - 1)))
                 c.lines.append(f"ip {ipaddress.IPv4Address(ip)}")
+            if br.net6 is not None and br.free6 and draw(st.integers(0, 3)) == 0:
+                ip6 = br.free6.pop(draw(st.integers(0, len(br.free6) - 1)))
+                c.lines.append(f"ip6 {ipaddress.IPv6Address(ip6)}")
             if draw(st.integers(0, 5)) == 0:
                 macs += 1
                 c.lines.append(f"mac 02:99:00:00:{macs // 256:02x}:{macs % 256:02x}")
         if c.mode in ("bridge", "none") and draw(st.integers(0, 3)) == 0:
             c.lines.append(f"hostname {draw(st.sampled_from(('web', 'web.example.com', 'a-1.b2')))}")
         publishes = draw(st.integers(0, 3)) if c.mode == "bridge" else draw(st.sampled_from((0, 0, 0, 1)))
+        v6 = c.mode == "bridge" and bridges[c.bridge].net6 is not None
         for _ in range(publishes):
             form = draw(st.integers(0, 6))
             proto = draw(st.sampled_from(("", "", "/tcp", "/udp")))
             cport = draw(st.integers(1, 65535))
-            ip = draw(st.sampled_from(HOST_IPS))
+            ip = draw(st.sampled_from(HOST_IPS + (HOST_IPS6 if v6 else ())))
             if form == 0:      # CPORT
                 spec, drawn = f"{cport}{proto}", 1
             elif form == 1:    # HOSTPORT:CPORT
@@ -414,6 +450,19 @@ def check_invariants(network) -> None:
             assert c.mac is not None
             assert int(c.mac) not in macs, f"{c.name} and {macs[int(c.mac)]} share mac {c.mac}"
             macs[int(c.mac)] = c.name
+            # IPv6: exactly the containers of a bridge with IPv6 have an address, unique on it.
+            assert (c.address6 is None) == (b.network6 is None), c.name
+            if c.address6 is not None:
+                a6 = c.address6
+                assert a6.version == 6 and a6 in b.network6, (c.name, str(a6), str(b.network6))
+                assert a6 not in (b.address6, b.network6.network), (c.name, str(a6))
+                assert c.prefixlen6 == b.network6.prefixlen and c.gateway6 == b.address6
+                key6 = (b.name, int(a6))
+                assert key6 not in seen, f"{c.name} and {seen[key6]} share {a6}"
+                seen[key6] = c.name
+        else:
+            owner = network.container(c.shares) if c.shares else None
+            assert c.address6 == (owner.address6 if owner else None), c.name
     owners: dict[str, str] = {}  # every container with a stack of its own has a namespace of its own
     for c in network.containers:
         if c.mode in (NetKind.BRIDGE, NetKind.NONE):
@@ -424,9 +473,32 @@ def check_invariants(network) -> None:
     by_key: dict[tuple[str, int], list[tuple[str, str]]] = {}
     for ip, proto, port, who in binds:
         for other_ip, other in by_key.get((proto, port), ()):
-            assert not (ip == other_ip or "0.0.0.0" in (ip, other_ip)), \
+            if (":" in ip) != (":" in other_ip):
+                continue  # the families' ports are apart: 0.0.0.0:80 and [::]:80 are two bindings
+            assert not (ip == other_ip or {"0.0.0.0", "::"} & {ip, other_ip}), \
                 f"{who} and {other} both bind {proto} port {port} ({ip}, {other_ip})"
         by_key.setdefault((proto, port), []).append((ip, who))
+    for c in network.containers:  # a publish in IPv6 only where the container has IPv6
+        for mp in c.mappings:
+            assert mp.host_ip.version == 4 or network.container(c.name).address6 is not None, (c.name, mp)
+    for r in network.rules:  # a rule's addresses are of its family
+        for value in (getattr(r, f, None) for f in ("address", "parent", "child", "network", "host_ip")):
+            assert value is None or value.version == r.family, r
+
+
+def _mac_rule(network, pinned) -> None:
+    """Fresh allocation (no lock): on a prefix of /80 or shorter a container's IPv6 address is the
+    prefix plus its MAC (Docker), unless another holds that address; a longer prefix hands out the
+    lowest free address from network+2."""
+    holders = {c.address6: c.name for c in network.containers if c.address6 is not None and not c.shares}
+    for c in network.containers:
+        if c.address6 is None or c.shares or c.address6 in pinned:
+            continue
+        b = network.bridge(c.bridge)
+        if b.network6.prefixlen <= 80:
+            derived = IPAddress(int(b.network6.network) | (int(c.mac) & (1 << 48) - 1), 6)
+            assert c.address6 == derived or holders.get(derived, c.name) != c.name or derived == b.address6, \
+                (c.name, str(c.address6), str(derived))
 
 
 def _drawn(network) -> dict[str, list]:
@@ -443,6 +515,7 @@ def test_valid_specs_load_and_allocate_soundly(text):
         path = _write(tmp, text)
         first = _load(path)
         check_invariants(first.network)
+        _mac_rule(first.network, {IPAddress(a) for a in re.findall(r"\bip6 ([0-9a-f:]+)", text)})
         found = re.search(r"port-range (\d+)-(\d+)", text)
         lo, hi = (int(found[1]), int(found[2])) if found else (49153, 65535)
         for ip, proto, port, who in _bindings(first.network):
@@ -469,12 +542,15 @@ def test_new_container_keeps_old_allocations(text, extra):
             if c.name == NEW:
                 continue
             assert c.address == old[c.name].address, c.name
+            assert c.address6 == old[c.name].address6, c.name
             assert c.mac == old[c.name].mac, c.name
             assert drawn_new[c.name] == drawn_old[c.name], c.name
         for name, ports in first.lock.ports.items():
             assert grown.lock.ports.get(name) == ports
         for name, address in first.lock.addresses.items():
             assert grown.lock.addresses[name] == address
+        for name, address in first.lock.addresses6.items():
+            assert grown.lock.addresses6[name] == address
         assert {k: v for k, v in grown.lock.bridges.items()} == first.lock.bridges
 
 
@@ -486,13 +562,20 @@ def damaged_locks(draw, lock: Lock, network) -> Lock:
     junk = ("", "x", "1", "::5", "::ffff:172.17.0.5", "172.17.0.2/16", "999.1.1.1", "0.0.0.0", "255.255.255.255")
     value = st.sampled_from(addresses + specials + list(junk) + ["172.17.0.2", "172.17.0.3", "10.0.42.2"])
     new = Lock({k: v for k, v in lock.bridges.items()}, dict(lock.addresses),
-               {k: dict(v) for k, v in lock.ports.items()})
+               {k: dict(v) for k, v in lock.ports.items()}, dict(lock.addresses6))
     for name in list(new.addresses):
         if draw(st.booleans()):
             new.addresses[name] = draw(value)
     names = [c.name for c in network.containers]
     for name in draw(st.lists(st.sampled_from(names), max_size=2)) if names else ():
         new.addresses[name] = draw(value)
+    addresses6 = [str(c.address6) for c in network.containers if c.address6 is not None]
+    specials6 = [str(x) for b in network.bridges if b.network6 is not None
+                 for x in (b.address6, b.network6.network, b.network6.last)]
+    value6 = st.sampled_from(addresses6 + specials6 + list(junk) + ["2001:db8:1::2", "fd00:4::2", "10.0.42.2"])
+    for name in list(new.addresses6) + (draw(st.lists(st.sampled_from(names), max_size=2)) if names else []):
+        if draw(st.booleans()):
+            new.addresses6[name] = draw(value6)
     all_ports = [p for v in lock.ports.values() for p in v.values()] + [0, 1, 65535, 65536, -1, 10 ** 20]
     binds = [hp for _, _, hp, _ in _bindings(network)]
     for name, entries in new.ports.items():

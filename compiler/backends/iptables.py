@@ -1,8 +1,9 @@
-"""The iptables backend: the IR's rules as `iptables-restore --noflush` input.
+"""The iptables backend: the IR's rules as `iptables-restore --noflush` input
+(rules.v4), and IPv6's as `ip6tables-restore --noflush` input (rules.v6).
 
 netc's rules live in its own chains, which the transaction declares (and so
 flushes) and refills: NETC-FORWARD in filter, NETC-DNAT and NETC-POSTROUTING
-in nat. The jumps from the built-in chains are not part of the transaction:
+in nat, the same chains in ip6tables' tables when any bridge has IPv6. The jumps from the built-in chains are not part of the transaction:
 apply ensures each once (check, then insert), as kube-proxy does, so netc
 never flushes a chain it does not own. Every rule carries a comment naming
 the spec line it comes from, so `iptables -L` explains itself.
@@ -13,16 +14,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from netaddr import IPNetwork
+
 from .. import ir
-from ..values import PortRange
+from ..values import Family, PortRange
 from .base import Rendered, RulesFile, Unsupported
-from ..kernel import ESTABLISHED, HOOKS, LOOPBACK, TRANSLATED
+from ..kernel import ESTABLISHED, HOOKS, LOOPBACK, LOOPBACK6, NEIGHBOUR_DISCOVERY, TRANSLATED
 from .rules import Match, Neg, Rule, Ruleset, Verdict, net
 
 NAME = "iptables"
+ICMP6_TYPES = {"nd-neighbor-solicit": 135, "nd-neighbor-advert": 136}  # ip6tables-save writes the numbers
 FIREWALL = True
 FORWARD, DNAT, POSTROUTING = "NETC-FORWARD", "NETC-DNAT", "NETC-POSTROUTING"
 CHAINS = {"filter": (FORWARD,), "nat": (DNAT, POSTROUTING)}
+
+
+V4, V6 = Family.V4, Family.V6
+LOOPBACK6_NET = IPNetwork("::1/128")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,30 +41,36 @@ class Jump:
     rule: Rule
 
 
-def jumps() -> tuple[Jump, ...]:
-    """The jumps into netc's chains, in the order apply inserts them."""
+def jumps(family: Family = V4) -> tuple[Jump, ...]:
+    """The jumps into netc's chains in one family's tables, in the order apply inserts them."""
+    # Local destinations only; 127/8 never arrives from outside (the loopback
+    # publishes are reached through OUTPUT). IPv6 leaves ::1 out of both: the
+    # kernel cannot send IPv6 loopback traffic to a container, so a publish
+    # must not take it from the host's own listeners.
+    loop = Neg(LOOPBACK) if family is V4 else Neg(LOOPBACK6_NET)
     return (
-        Jump("filter", "FORWARD", Rule("filter", "FORWARD", Match(), Verdict.JUMP, FORWARD)),
-        # Local destinations only; 127/8 never arrives from outside (the
-        # loopback publishes are reached through OUTPUT).
-        Jump("nat", "PREROUTING", Rule("nat", "PREROUTING", Match(daddr=Neg(LOOPBACK), dst_local=True),
-                                       Verdict.JUMP, DNAT)),
-        Jump("nat", "OUTPUT", Rule("nat", "OUTPUT", Match(dst_local=True), Verdict.JUMP, DNAT)),
-        Jump("nat", "POSTROUTING", Rule("nat", "POSTROUTING", Match(), Verdict.JUMP, POSTROUTING)),
+        Jump("filter", "FORWARD", Rule("filter", "FORWARD", Match(), Verdict.JUMP, FORWARD, family=family)),
+        Jump("nat", "PREROUTING", Rule("nat", "PREROUTING", Match(daddr=loop, dst_local=True),
+                                       Verdict.JUMP, DNAT, family=family)),
+        Jump("nat", "OUTPUT", Rule("nat", "OUTPUT", Match(daddr=None if family is V4 else loop, dst_local=True),
+                                   Verdict.JUMP, DNAT, family=family)),
+        Jump("nat", "POSTROUTING", Rule("nat", "POSTROUTING", Match(), Verdict.JUMP, POSTROUTING, family=family)),
     )
 
 
 def lower(rule: ir.Rule) -> list[Rule]:
-    """One IR rule -> the iptables rules that implement it."""
-    o, kind = rule.origin, type(rule).__name__
-    f = lambda match, verdict, **kw: Rule("filter", FORWARD, match, verdict, origin=o, **kw)
-    nat = lambda chain, match, verdict, **kw: Rule("nat", chain, match, verdict, origin=o, **kw)
+    """One IR rule -> the iptables (or ip6tables) rules that implement it."""
+    o, kind, fam = rule.origin, type(rule).__name__, rule.family
+    f = lambda match, verdict, **kw: Rule("filter", FORWARD, match, verdict, origin=o, family=fam, **kw)
+    nat = lambda chain, match, verdict, **kw: Rule("nat", chain, match, verdict, origin=o, family=fam, **kw)
     if isinstance(rule, ir.Reply):
         return [f(Match(oif=rule.bridge, ctstate=ESTABLISHED), Verdict.ACCEPT)]
     if isinstance(rule, ir.Isolate):
         return [f(Match(iif=rule.frm, oif=rule.to, ctstate=Neg(TRANSLATED)), Verdict.DROP)]
     if isinstance(rule, ir.Protect):
         return [f(Match(iif=Neg(rule.bridge), oif=rule.bridge, ctstate=Neg(TRANSLATED)), Verdict.DROP)]
+    if isinstance(rule, ir.Neighbours):
+        return [f(Match(iif=rule.bridge, oif=rule.bridge, icmp6=(t,)), Verdict.ACCEPT) for t in NEIGHBOUR_DISCOVERY]
     if isinstance(rule, ir.PublishAccept):
         return [f(Match(oif=rule.bridge, daddr=net(rule.address), proto=rule.proto, dport=rule.ports,
                         ctstate=TRANSLATED), Verdict.ACCEPT)]
@@ -100,16 +114,23 @@ def build(network: ir.Network) -> list[Rule]:
     return [r for rule in network.rules for r in lower(rule)]
 
 
+def families(network: ir.Network) -> tuple[Family, ...]:
+    """IPv4's tables always; ip6tables' when a rule is IPv6's."""
+    return (V4, V6) if any(r.family is V6 for r in network.rules) else (V4,)
+
+
 def ruleset(network: ir.Network) -> Ruleset:
-    """What the kernel holds after apply: the built-in chains with netc's jumps, and netc's chains."""
+    """What the kernel holds after apply: the built-in chains with netc's jumps, and netc's chains,
+    in iptables' tables and, with IPv6, in ip6tables'."""
     rs = Ruleset(NAME)
-    for (table, chain), (hook, kind) in BUILTIN.items():
-        rs.chain(table, chain, hook=hook, kind=kind, priority=HOOKS[(hook, kind)])
-    for table, chains in CHAINS.items():
-        for chain in chains:
-            rs.chain(table, chain)
-    for j in jumps():
-        rs.add(j.rule)
+    for fam in families(network):
+        for (table, chain), (hook, kind) in BUILTIN.items():
+            rs.chain(table, chain, fam, hook=hook, kind=kind, priority=HOOKS[(hook, kind)])
+        for table, chains in CHAINS.items():
+            for chain in chains:
+                rs.chain(table, chain, fam)
+        for j in jumps(fam):
+            rs.add(j.rule)
     for r in build(network):
         rs.add(r)
     return rs
@@ -122,7 +143,7 @@ _CIDRS: dict[tuple[int, int], str] = {}
 
 def _cidr(n) -> str:
     """A network as iptables-save writes it; each container's address is in several rules."""
-    key = (n.value, n.prefixlen)
+    key = (n.value, n.prefixlen, n.version)
     text = _CIDRS.get(key)
     if text is None:
         text = _CIDRS[key] = f"{n.network}/{n.prefixlen}"
@@ -140,6 +161,9 @@ def args(rule: Rule, comment: str | None = None) -> list[str]:
     for v, flag, fmt in ((m.saddr, "-s", _cidr), (m.daddr, "-d", _cidr), (m.iif, "-i", str), (m.oif, "-o", str)):
         if v is not None:
             out += ["!", flag, fmt(v.value)] if type(v) is Neg else [flag, fmt(v)]
+    if m.icmp6:
+        (icmp,) = m.icmp6  # ip6tables matches one type a rule
+        out += ["-p", "ipv6-icmp", "-m", "icmp6", "--icmpv6-type", str(ICMP6_TYPES[icmp])]
     if m.proto is not None:
         out += ["-p", m.proto.value, "-m", m.proto.value]
         if m.sport is not None:
@@ -161,6 +185,7 @@ def args(rule: Rule, comment: str | None = None) -> list[str]:
     elif rule.verdict is Verdict.DNAT:
         to = str(rule.to_addr)
         if rule.to_ports is not None:
+            to = f"[{to}]" if rule.to_addr.version == 6 else to
             to += f":{_ports(rule.to_ports).replace(':', '-')}"
         out += ["-j", "DNAT", "--to-destination", to]
     else:
@@ -184,23 +209,32 @@ def line(rule: Rule) -> str:
 
 
 def rule_text(rule: Rule) -> str:
-    """One rule as `iptables -S` would show it (the jumps' table included)."""
+    """One rule as `iptables -S` (or `ip6tables -S`) would show it (the jumps' table included)."""
     text = line(rule)
-    return text if rule.chain.startswith("NETC-") else f"-t {rule.table} {text}"
+    text = text if rule.chain.startswith("NETC-") else f"-t {rule.table} {text}"
+    return f"ip6tables {text}" if rule.family is V6 else text
+
+
+FILES = {V4: ("rules.v4", "iptables-restore"), V6: ("rules.v6", "ip6tables-restore")}
 
 
 def render(network: ir.Network) -> Rendered:
-    """The backend's part of the output tree: rules.v4."""
+    """The backend's part of the output tree: rules.v4, and rules.v6 when a bridge has IPv6."""
     rules = build(network)
-    tables = []
-    for table, chains in CHAINS.items():
-        tables.append({"name": table, "chains": list(chains),
-                       "rules": [line(r) for r in rules if r.table == table]})
-    return Rendered({"rules.v4": RulesFile("rules.v4.j2", {"tables": tables})}, len(rules))
+    files = {}
+    for fam in families(network):
+        tables = []
+        for table, chains in CHAINS.items():
+            tables.append({"name": table, "chains": list(chains),
+                           "rules": [line(r) for r in rules if r.table == table and r.family is fam]})
+        name, tool = FILES[fam]
+        files[name] = RulesFile("iptables.j2", {"tables": tables, "tool": tool})
+    return Rendered(files, len(rules))
 
 
 def runtime() -> dict:
     """What netc-lib.sh needs to know of this backend (for every output, so
     that a later apply can remove iptables rules whatever backend it uses)."""
-    return {"ipt_jumps": [{"table": j.table, "chain": j.chain, "args": args(j.rule, "netc")} for j in jumps()],
+    return {"ipt_jumps": [{"table": j.table, "chain": j.chain, "args": args(j.rule, "netc")} for j in jumps(V4)],
+            "ip6t_jumps": [{"table": j.table, "chain": j.chain, "args": args(j.rule, "netc")} for j in jumps(V6)],
             "ipt_chains": [{"table": t, "chain": c} for t, cs in CHAINS.items() for c in cs]}

@@ -1,8 +1,11 @@
 """The nftables backend: netc's own table, replaced whole in one `nft -f` transaction.
 
-rules.nft declares `table ip netc`, deletes it and defines it again, in one
+rules.nft declares `table inet netc`, deletes it and defines it again, in one
 file, so a re-apply is atomic and no other table is touched; teardown deletes
-the table. Per-container data lives in sets and maps, never in rules:
+the table. (It deletes the `ip netc` table an earlier netc made, in the same
+transaction.) The table is `inet`: one table for both families. Per-container
+data lives in sets and maps, never in rules, each address-keyed one twice
+(IPv4's, and IPv6's with a 6 after its name, declared when a bridge has IPv6):
 
     published   address . proto . port             translated traffic to accept
     links       parent . child . proto . port      link permissions (both directions)
@@ -13,7 +16,9 @@ the table. Per-container data lives in sets and maps, never in rules:
     forward-in / forward-out   per-bridge dispatch: interface -> jump (verdict maps)
 
 so the number of rules grows with the number of bridges only; containers,
-links and publishes add elements. Comments carry the spec line: on rules the
+links and publishes add elements. A bridge's rules that are alike in both
+families (replies, isolation, icc...) are one rule; one that exists in one
+family only says so (`meta nfproto ipv4`). Comments carry the spec line: on rules the
 line and what it says, as in the iptables backend; on elements only FILE:LINE,
 since the kernel stores every element's comment and loading 10,000 elements
 costs in proportion to their bytes (bench/RESULTS.md). A set takes
@@ -22,29 +27,43 @@ costs in proportion to their bytes (bench/RESULTS.md). A set takes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from netaddr import IPNetwork
 
 from .. import ir
-from ..values import PortRange, Proto
+from ..values import Family, PortRange, Proto
 from .base import Rendered, RulesFile, Unsupported
-from ..kernel import ESTABLISHED, HOOKS, LOOPBACK, TRANSLATED
+from ..kernel import ESTABLISHED, HOOKS, LOOPBACK, NEIGHBOUR_DISCOVERY, TRANSLATED
 from .rules import Element, Lookup, Match, Neg, Rule, Ruleset, Verdict
+
+V4, V6 = Family.V4, Family.V6
 
 NAME = "nftables"
 FIREWALL = True
 TABLE = "netc"
+FAMILY = "inet"
+OLD_FAMILY = "ip"    # netc's table before dual stack: rules.nft deletes it
+# The sets keyed by addresses, IPv4's and IPv6's ("published" and "published6").
+_BY_ADDRESS = {
+    "published": "{a} . inet_proto . inet_service",
+    "links": "{a} . {a} . inet_proto . inet_service",
+    "hairpin": "{a} . {a} . inet_proto . inet_service",
+    "dnat-any": "inet_proto . inet_service : {a} . inet_service",
+    "dnat-addr": "{a} . inet_proto . inet_service : {a} . inet_service",
+}
 SET_TYPES = {
     "bridges": "ifname",
-    "published": "ipv4_addr . inet_proto . inet_service",
-    "links": "ipv4_addr . ipv4_addr . inet_proto . inet_service",
-    "hairpin": "ipv4_addr . ipv4_addr . inet_proto . inet_service",
-    "dnat-any": "inet_proto . inet_service : ipv4_addr . inet_service",
-    "dnat-addr": "ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service",
+    **{n: t.format(a="ipv4_addr") for n, t in _BY_ADDRESS.items()},
+    **{n + "6": t.format(a="ipv6_addr") for n, t in _BY_ADDRESS.items()},
     "forward-in": "ifname : verdict",
     "forward-out": "ifname : verdict",
 }
+
+
+def set_name(name: str, family: Family) -> str:
+    """A per-address set's name in FAMILY: published, published6."""
+    return name if family is V4 else name + "6"
 BASE = {  # chain: (hook, kind)
     "filter-forward": ("forward", "filter"),
     "nat-prerouting": ("prerouting", "nat"),
@@ -79,23 +98,32 @@ def _note(text: str) -> ir.Origin:
 
 @dataclass
 class _BridgeRules:
-    """What the IR says of one bridge; its chains are laid out from this in a fixed order."""
-    reply: ir.Origin | None = None
-    isolate: ir.Origin | None = None
-    protect: ir.Origin | None = None
-    icc: tuple[bool, ir.Origin] | None = None
-    outgoing: ir.Origin | None = None
+    """What the IR says of one bridge, per family; its chains are laid out from this in a fixed order."""
+    reply: dict = field(default_factory=dict)       # family -> origin
+    isolate: dict = field(default_factory=dict)
+    protect: dict = field(default_factory=dict)
+    neighbours: dict = field(default_factory=dict)
+    icc: dict = field(default_factory=dict)         # family -> (accept, origin)
+    outgoing: dict = field(default_factory=dict)
+
+
+def _one(by_family: dict) -> tuple[Family | None, object]:
+    """A rule alike in each family it has: one rule, limited to a family only when it has one."""
+    family = None if len(by_family) == 2 else next(iter(by_family))
+    return family, by_family.get(V4, by_family.get(V6))
 
 
 def ruleset(network: ir.Network) -> Ruleset:
     """netc's table: per-bridge chains reached through verdict maps, per-container data in sets.
 
     Each bridge's chains are laid out in one fixed order (replies, isolation,
-    protection, publishes, links, icc), whatever order the IR lists its rules
-    in; the IR's order only orders the elements of each set."""
+    protection, publishes, links, neighbour discovery, icc), whatever order the
+    IR lists its rules in; the IR's order only orders the elements of each set."""
     rs = Ruleset(NAME)
+    families = (V4, V6) if any(r.family is V6 for r in network.rules) else (V4,)
     for name in SET_TYPES:
-        rs.sets[name] = []
+        if not name.endswith("6") or V6 in families:
+            rs.sets[name] = []
     for chain, (hook, kind) in BASE.items():
         rs.chain(TABLE, chain, hook=hook, kind=kind, priority=HOOKS[(hook, kind)])
     rs.chain(TABLE, "publish")
@@ -103,86 +131,116 @@ def ruleset(network: ir.Network) -> Ruleset:
     def add(chain: str, match: Match, verdict: Verdict, origin=None, **kw) -> None:
         rs.add(Rule(TABLE, chain, match, verdict, origin=origin, **kw))
 
-    # Dispatch: packets into a bridge, then packets out of one.
+    # Dispatch: packets into a bridge, then packets out of one; local destinations to the publishes
+    # (not loopback from outside, nor IPv6's, which the kernel cannot send to a container).
     add("filter-forward", Match(), Verdict.VMAP, vmap=("oif", "forward-in"))
     add("filter-forward", Match(), Verdict.VMAP, vmap=("iif", "forward-out"))
-    add("nat-prerouting", Match(daddr=Neg(LOOPBACK), dst_local=True), Verdict.JUMP, target="publish")
-    add("nat-output", Match(dst_local=True), Verdict.JUMP, target="publish")
     ports = ("proto", "dport")
-    add("publish", Match(lookups=()), Verdict.DNAT, dnat_map=(("daddr",) + ports, "dnat-addr"))
-    add("publish", Match(lookups=()), Verdict.DNAT, dnat_map=(ports, "dnat-any"))
+    for fam in families:
+        loop = Neg(LOOPBACK) if fam is V4 else Neg(IPNetwork("::1/128"))
+        add("nat-prerouting", Match(daddr=loop, dst_local=True), Verdict.JUMP, target="publish")
+        add("nat-output", Match(daddr=None if fam is V4 else loop, dst_local=True, family=fam), Verdict.JUMP,
+            target="publish")
+    for fam in families:
+        add("publish", Match(family=fam), Verdict.DNAT, dnat_map=(("daddr",) + ports, set_name("dnat-addr", fam)))
+        add("publish", Match(family=fam), Verdict.DNAT, dnat_map=(ports, set_name("dnat-any", fam)))
 
     bridges = {b.name: _BridgeRules() for b in network.bridges}
-    published, links, hairpin, postrouting = [], [], [], []
+    postrouting: dict[tuple, dict] = {}   # (kind, bridge or family) -> family -> (match, origin)
     for rule in network.rules:
-        o = rule.origin
+        o, fam = rule.origin, rule.family
         if isinstance(rule, ir.Reply):
-            bridges[rule.bridge].reply = o
+            bridges[rule.bridge].reply[fam] = o
         elif isinstance(rule, ir.Isolate):  # one rule per bridge: every other bridge, through the set
-            bridges[rule.to].isolate = bridges[rule.to].isolate or o
+            bridges[rule.to].isolate.setdefault(fam, o)
         elif isinstance(rule, ir.Protect):
-            bridges[rule.bridge].protect = o
+            bridges[rule.bridge].protect[fam] = o
+        elif isinstance(rule, ir.Neighbours):
+            bridges[rule.bridge].neighbours[fam] = o
         elif isinstance(rule, ir.PublishAccept):
-            published.append(Element((rule.address, rule.proto, rule.ports), None, o))
+            rs.sets[set_name("published", fam)].append(Element((rule.address, rule.proto, rule.ports), None, o))
         elif isinstance(rule, ir.LinkAccept):
-            links.append(Element((rule.parent, rule.child, rule.proto, rule.ports), None, o))
+            rs.sets[set_name("links", fam)].append(Element((rule.parent, rule.child, rule.proto, rule.ports), None, o))
         elif isinstance(rule, ir.Icc):
-            bridges[rule.bridge].icc = (rule.accept, o)
+            bridges[rule.bridge].icc[fam] = (rule.accept, o)
         elif isinstance(rule, ir.Outgoing):
-            bridges[rule.bridge].outgoing = o
+            bridges[rule.bridge].outgoing[fam] = o
         elif isinstance(rule, ir.Dnat):
             for h, c in zip(rule.host_ports, rule.ports):
                 one, to = PortRange(h, h), (rule.address, PortRange(c, c))
                 if rule.host_ip is None:
-                    rs.sets["dnat-any"].append(Element((rule.proto, one), to, o))
+                    rs.sets[set_name("dnat-any", fam)].append(Element((rule.proto, one), to, o))
                 else:
-                    rs.sets["dnat-addr"].append(Element((rule.host_ip, rule.proto, one), to, o))
+                    rs.sets[set_name("dnat-addr", fam)].append(Element((rule.host_ip, rule.proto, one), to, o))
         elif isinstance(rule, ir.MasqueradeLocal):
-            postrouting.append((Match(oif=rule.bridge, src_local=True), o))
+            postrouting.setdefault(("local", rule.bridge), {})[fam] = (Match(oif=rule.bridge, src_local=True), o)
         elif isinstance(rule, ir.Masquerade):
-            postrouting.append((Match(saddr=rule.network, oif=Neg(rule.bridge)), o))
+            postrouting.setdefault(("masq", rule.bridge, fam), {})[fam] = \
+                (Match(saddr=rule.network, oif=Neg(rule.bridge)), o)
         elif isinstance(rule, ir.Hairpin):
-            hairpin.append(Element((rule.address, rule.address, rule.proto, rule.ports), None, o))
+            rs.sets[set_name("hairpin", fam)].append(Element((rule.address, rule.address, rule.proto, rule.ports),
+                                                             None, o))
         else:
             raise Unsupported(f"nftables: no lowering for {type(rule).__name__}")  # a new IR rule kind needs a lowering
 
+    def each(chain: str, by_family: dict, match: Match, verdict: Verdict | None = None) -> None:
+        if by_family:
+            fam, o = _one(by_family)
+            if isinstance(o, tuple):  # icc: (accept, origin)
+                verdict, o = Verdict.ACCEPT if o[0] else Verdict.DROP, o[1]
+            add(chain, Match(**{**_fields(match), "family": fam}), verdict, o)
+
     for b, r in bridges.items():
-        if r.reply is None:
+        if not r.reply:
             continue  # not a bridge of netc's firewall (a hand-built IR without its rules)
-        rs.sets["bridges"].append(Element((b,), None, r.reply))
-        rs.sets["forward-in"].append(Element((b,), f"fwd-in-{b}", r.reply))
-        rs.sets["forward-out"].append(Element((b,), f"fwd-out-{b}", r.reply))
+        origin = _one(r.reply)[1]
+        rs.sets["bridges"].append(Element((b,), None, origin))
+        rs.sets["forward-in"].append(Element((b,), f"fwd-in-{b}", origin))
+        rs.sets["forward-out"].append(Element((b,), f"fwd-out-{b}", origin))
         chain = f"fwd-in-{b}"
-        add(chain, Match(ctstate=ESTABLISHED), Verdict.ACCEPT, r.reply)
-        if r.isolate:
-            add(chain, Match(iif=Neg(b), iif_set="bridges", ctstate=Neg(TRANSLATED)), Verdict.DROP, r.isolate)
-        if r.protect:
-            add(chain, Match(iif=Neg(b), ctstate=Neg(TRANSLATED)), Verdict.DROP, r.protect)
-        add(chain, Match(ctstate=TRANSLATED, lookups=(Lookup(("daddr", "proto", "dport"), "published"),)),
-            Verdict.ACCEPT, _note("published ports: the elements of @published say which publish"))
-        add(chain, Match(iif=b, lookups=(Lookup(("saddr", "daddr", "proto", "dport"), "links"),)),
-            Verdict.ACCEPT, _note("links: the elements of @links say which link"))
-        add(chain, Match(iif=b, lookups=(Lookup(("daddr", "saddr", "proto", "sport"), "links"),)),
-            Verdict.ACCEPT, _note("links, replies: the elements of @links say which link"))
-        if r.icc:
-            add(chain, Match(iif=b), Verdict.ACCEPT if r.icc[0] else Verdict.DROP, r.icc[1])
+        each(chain, r.reply, Match(ctstate=ESTABLISHED), Verdict.ACCEPT)
+        each(chain, r.isolate, Match(iif=Neg(b), iif_set="bridges", ctstate=Neg(TRANSLATED)), Verdict.DROP)
+        each(chain, r.protect, Match(iif=Neg(b), ctstate=Neg(TRANSLATED)), Verdict.DROP)
+        for fam in r.reply:
+            add(chain, Match(ctstate=TRANSLATED, family=fam,
+                             lookups=(Lookup(("daddr", "proto", "dport"), set_name("published", fam)),)),
+                Verdict.ACCEPT, _note(f"published ports: the elements of @{set_name('published', fam)} say which "
+                                      "publish"))
+        for fam in r.reply:
+            links = set_name("links", fam)
+            add(chain, Match(iif=b, family=fam, lookups=(Lookup(("saddr", "daddr", "proto", "dport"), links),)),
+                Verdict.ACCEPT, _note(f"links: the elements of @{links} say which link"))
+            add(chain, Match(iif=b, family=fam, lookups=(Lookup(("daddr", "saddr", "proto", "sport"), links),)),
+                Verdict.ACCEPT, _note(f"links, replies: the elements of @{links} say which link"))
+        each(chain, r.neighbours, Match(iif=b, icmp6=NEIGHBOUR_DISCOVERY), Verdict.ACCEPT)
+        each(chain, r.icc, Match(iif=b))
     for b, r in bridges.items():
-        if r.outgoing:
-            add(f"fwd-out-{b}", Match(oif=Neg(b)), Verdict.ACCEPT, r.outgoing)
-    for match, o in postrouting:
-        add("nat-postrouting", match, Verdict.MASQUERADE, o)
-    if hairpin:
-        add("nat-postrouting", Match(lookups=(Lookup(("saddr", "daddr", "proto", "dport"), "hairpin"),)),
-            Verdict.MASQUERADE, _note("hairpin: the elements of @hairpin say which publish"))
-    rs.sets["published"] = _merge(published)
-    rs.sets["links"] = _merge(links)
-    rs.sets["hairpin"] = _merge(hairpin)
+        each(f"fwd-out-{b}", r.outgoing, Match(oif=Neg(b)), Verdict.ACCEPT)
+    for by_family in postrouting.values():
+        fam, (match, o) = _one(by_family)
+        add("nat-postrouting", Match(**{**_fields(match), "family": fam if match.saddr is None else None}),
+            Verdict.MASQUERADE, o)
+    for fam in families:
+        if rs.sets[set_name("hairpin", fam)]:
+            add("nat-postrouting", Match(family=fam, lookups=(Lookup(("saddr", "daddr", "proto", "dport"),
+                                                                     set_name("hairpin", fam)),)),
+                Verdict.MASQUERADE, _note(f"hairpin: the elements of @{set_name('hairpin', fam)} say which publish"))
+    for name in ("published", "links", "hairpin"):
+        for fam in families:
+            rs.sets[set_name(name, fam)] = _merge(rs.sets[set_name(name, fam)])
     return rs
+
+
+def _fields(match: Match) -> dict:
+    return {f: getattr(match, f) for f in Match.__dataclass_fields__}
 
 
 # ------------------------------------------------------------------ text
 
-FIELD = {"saddr": "ip saddr", "daddr": "ip daddr", "proto": "meta l4proto", "sport": "th sport", "dport": "th dport"}
+FIELD = {"saddr": "{ip} saddr", "daddr": "{ip} daddr", "proto": "meta l4proto", "sport": "th sport",
+         "dport": "th dport"}
+IP = {V4: "ip", V6: "ip6"}
+NFPROTO = {V4: "ipv4", V6: "ipv6"}
 
 
 def _ports(p: PortRange) -> str:
@@ -195,7 +253,7 @@ def _value(v) -> str:
     if isinstance(v, Proto):
         return v.value
     if isinstance(v, IPNetwork):
-        return str(v.ip) if v.prefixlen == 32 else f"{v.network}/{v.prefixlen}"
+        return str(v.ip) if v.prefixlen == (32 if v.version == 4 else 128) else f"{v.network}/{v.prefixlen}"
     return str(v)
 
 
@@ -214,23 +272,42 @@ def _cmp(word: str, value, quote: bool = False) -> list[str]:
     return [word] + (["!="] if neg else []) + [v]
 
 
+def _address(word: str, value) -> list[str]:
+    """`ip saddr X` or `ip6 saddr X`, as the address's family says."""
+    if value is None:
+        return []
+    return _cmp(f"{IP[(value.value if isinstance(value, Neg) else value).version]} {word}", value)
+
+
+def _keys(fields, family: Family | None) -> str:
+    return " . ".join(FIELD[f].format(ip=IP.get(family, "ip")) for f in fields)
+
+
 def rule_text(r: Rule) -> str:
     m = r.match
     out: list[str] = []
+    # An address, an address key or ICMPv6 implies the family; otherwise a rule of one family says which.
+    addressed = m.saddr is not None or m.daddr is not None or m.icmp6 or \
+        any(f in ("saddr", "daddr") for lk in m.lookups for f in lk.fields) or \
+        (r.dnat_map is not None and "daddr" in r.dnat_map[0])
+    if m.family is not None and not addressed:
+        out += ["meta nfproto", NFPROTO[m.family]]
     out += _cmp("iifname", m.iif, True)
     if m.iif_set:
         out += ["iifname", f"@{m.iif_set}"]
     out += _cmp("oifname", m.oif, True)
     if m.oif_set:
         out += ["oifname", f"@{m.oif_set}"]
-    out += _cmp("ip saddr", m.saddr)
-    out += _cmp("ip daddr", m.daddr)
+    out += _address("saddr", m.saddr)
+    out += _address("daddr", m.daddr)
     if m.proto is not None:
         out += ["meta l4proto", m.proto.value]
     if m.sport is not None:
         out += ["th sport", _ports(m.sport)]
     if m.dport is not None:
         out += ["th dport", _ports(m.dport)]
+    if m.icmp6:
+        out += ["icmpv6 type", "{ " + ", ".join(m.icmp6) + " }"]
     if m.src_local:
         out += ["fib saddr type local"]
     if m.dst_local:
@@ -247,14 +324,15 @@ def rule_text(r: Rule) -> str:
     for lookup in m.lookups:
         if any(f in ("sport", "dport") for f in lookup.fields):
             out += ["meta l4proto { tcp, udp }"]
-        out += [" . ".join(FIELD[f] for f in lookup.fields), f"@{lookup.set}"]
+        out += [_keys(lookup.fields, m.family), f"@{lookup.set}"]
     if r.verdict is Verdict.VMAP:
         out += [f"{r.vmap[0]}name vmap @{r.vmap[1]}"]
     elif r.verdict is Verdict.JUMP:
         out += ["jump", r.target]
     elif r.verdict is Verdict.DNAT:
         fields, mapname = r.dnat_map
-        out += ["meta l4proto { tcp, udp }", "dnat ip to", " . ".join(FIELD[f] for f in fields), "map", f"@{mapname}"]
+        out += ["meta l4proto { tcp, udp }", f"dnat {IP[m.family or V4]} to", _keys(fields, m.family), "map",
+                f"@{mapname}"]
     else:
         out += [r.verdict.value.lower()]
     return " ".join(w for w in out if w) + _comment(r.origin)
@@ -284,17 +362,17 @@ def render(network: ir.Network) -> Rendered:
     """The backend's part of the output tree: rules.nft."""
     rs = ruleset(network)
     sets = [{"name": n, "type": SET_TYPES[n], "kind": "map" if ":" in SET_TYPES[n] else "set",
-             "interval": _ranged(rs.sets[n]), "elements": [element_text(n, e) for e in rs.sets[n]]} for n in SET_TYPES]
+             "interval": _ranged(rs.sets[n]), "elements": [element_text(n, e) for e in rs.sets[n]]} for n in rs.sets]
     chains = []
     for chain in rs.chains.values():
         base = None
         if chain.hook:
             base = f"type {chain.kind} hook {chain.hook} priority {chain.priority}; policy accept;"
         chains.append({"name": chain.name, "base": base, "rules": [rule_text(r) for r in chain.rules]})
-    return Rendered({"rules.nft": RulesFile("rules.nft.j2", {"table": TABLE, "sets": sets, "chains": chains})},
-                    rs.rule_count)
+    return Rendered({"rules.nft": RulesFile("rules.nft.j2", {"table": TABLE, "family": FAMILY, "old": OLD_FAMILY,
+                                                             "sets": sets, "chains": chains})}, rs.rule_count)
 
 
 def runtime() -> dict:
-    """What netc-lib.sh needs to know of this backend: its table."""
-    return {"nft_table": TABLE}
+    """What netc-lib.sh needs to know of this backend: its table, and the one netc had before."""
+    return {"nft_table": TABLE, "nft_family": FAMILY, "nft_old_family": OLD_FAMILY}

@@ -5,6 +5,11 @@ hooks, regular chains, and (nftables) sets and maps with their elements. It
 then serializes the Ruleset once; `explain` evaluates the very same objects,
 so what explain says is what the backend wrote. Every field is a plain value;
 None means "any".
+
+Families: a chain belongs to one family's tables (iptables and ip6tables:
+family 4 or 6) or to both (nftables' inet table: None), and a rule of a chain
+of both families may match one (Match.family; an address in the match implies
+its own family).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass, field
 from netaddr import IPAddress, IPNetwork
 
 from ..ir import Origin
-from ..values import PortRange, Proto
+from ..values import Family, PortRange, Proto
 
 
 class Verdict(str, enum.Enum):
@@ -58,6 +63,19 @@ class Match:
     src_local: bool = False                        # addrtype --src-type LOCAL / fib saddr type local
     dst_local: bool = False
     lookups: tuple[Lookup, ...] = ()
+    family: Family | None = None                   # meta nfproto ipv4|ipv6 (None: the chain's families)
+    icmp6: tuple[str, ...] = ()                    # ICMPv6 types (neighbour discovery): no tcp/udp packet matches
+
+    def implied_family(self) -> Family | None:
+        """The family the match is limited to: its own, or that of an address it compares."""
+        if self.family is not None:
+            return self.family
+        if self.icmp6:
+            return Family.V6
+        for v in (self.saddr, self.daddr):
+            if v is not None:
+                return Family((v.value if isinstance(v, Neg) else v).version)
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +90,7 @@ class Rule:
     dnat_map: tuple[tuple[str, ...], str] | None = None   # DNAT through a map
     vmap: tuple[str, str] | None = None             # VMAP: ("iif"|"oif", map)
     origin: Origin | None = field(default=None, compare=False)
+    family: Family | None = None                    # the chain's family (iptables: 4, ip6tables: 6; inet: None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,26 +109,28 @@ class Chain:
     kind: str | None = None          # filter | nat (base chains)
     priority: int = 0
     rules: list[Rule] = field(default_factory=list)
+    family: Family | None = None     # 4 (iptables), 6 (ip6tables), None (nftables' inet: both)
 
 
 @dataclass
 class Ruleset:
     backend: str
-    chains: dict[tuple[str, str], Chain] = field(default_factory=dict)
+    chains: dict[tuple[Family | None, str, str], Chain] = field(default_factory=dict)
     sets: dict[str, list[Element]] = field(default_factory=dict)
 
-    def chain(self, table: str, name: str, **kw) -> Chain:
-        key = (table, name)
+    def chain(self, table: str, name: str, family: Family | None = None, **kw) -> Chain:
+        key = (family, table, name)
         if key not in self.chains:
-            self.chains[key] = Chain(table, name, **kw)
+            self.chains[key] = Chain(table, name, family=family, **kw)
         return self.chains[key]
 
     def add(self, rule: Rule) -> None:
-        self.chain(rule.table, rule.chain).rules.append(rule)
+        self.chain(rule.table, rule.chain, rule.family).rules.append(rule)
 
-    def base_chains(self, hook: str, kind: str) -> list[Chain]:
-        """The base chains on a hook, in the order the kernel runs them."""
-        found = [c for c in self.chains.values() if c.hook == hook and c.kind == kind]
+    def base_chains(self, hook: str, kind: str, family: Family | None = None) -> list[Chain]:
+        """The base chains on a hook that see packets of FAMILY, in the order the kernel runs them."""
+        found = [c for c in self.chains.values() if c.hook == hook and c.kind == kind
+                 and (c.family is None or family is None or c.family == family)]
         return sorted(found, key=lambda c: c.priority)
 
     @property
@@ -123,4 +144,4 @@ class Ruleset:
 
 def net(address: IPAddress) -> IPNetwork:
     # From the integer: parsing the text "A.B.C.D/32" was a third of the iptables backend's time.
-    return IPNetwork((int(address), 32), version=address.version)
+    return IPNetwork((int(address), 32 if address.version == 4 else 128), version=address.version)

@@ -8,17 +8,19 @@ from .templates import template
 
 
 def hosts_entries(network: ir.Network, c: ir.Container) -> list[tuple[str, str]]:
-    """/etc/hosts in Docker 1.4's order: own line, the six defaults, links, add-hosts."""
+    """/etc/hosts in Docker 1.4's order: own line, the six defaults, links, add-hosts. A
+    container with IPv6 has its IPv6 line beside its IPv4 one, and so has each link to one."""
     entries = []
     host, _, domain = c.hostname.partition(".")
     if c.mode is not NetKind.NONE and c.address is not None:
-        entries.append((str(c.address), f"{c.hostname} {host}" if domain else host))
+        names = f"{c.hostname} {host}" if domain else host
+        entries += [(str(a), names) for a in (c.address, c.address6) if a is not None]
     entries += [("127.0.0.1", "localhost"), ("::1", "localhost ip6-localhost ip6-loopback"),
                 ("fe00::0", "ip6-localnet"), ("ff00::0", "ip6-mcastprefix"),
                 ("ff02::1", "ip6-allnodes"), ("ff02::2", "ip6-allrouters")]
     for link in c.links:
         names = link.alias if link.alias == link.target else f"{link.alias} {link.target}"
-        entries.append((str(link.address), names))
+        entries += [(str(a), names) for a in (link.address, link.address6) if a is not None]
     entries += [(str(ip), name) for name, ip in c.add_hosts]
     return entries
 

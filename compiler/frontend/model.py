@@ -34,7 +34,8 @@ class Expose:
 
 @dataclass(frozen=True, slots=True)
 class PublishDecl:
-    """`publish [IP:][HOSTPORT]:CPORT[/PROTO]`; host_ports None means drawn."""
+    """`publish [IP:][HOSTPORT]:CPORT[/PROTO]`; host_ports None means drawn; host_ip None means
+    the daemon's `ip` (both families, where the bridge has IPv6 and that is 0.0.0.0)."""
 
     host_ip: IPAddress | None
     host_ports: PortRange | None
@@ -85,6 +86,9 @@ class DaemonDecl:
     iptables: At[bool] | None = None
     ip_forward: At[bool] | None = None
     ip_masq: At[bool] | None = None
+    ip6tables: At[bool] | None = None
+    ipv6: At[bool] | None = None
+    fixed_cidr_v6: At[IPNetwork] | None = None
     ip: At[IPAddress] | None = None
     port_range: At[PortRange] | None = None
     dns: tuple[At[IPAddress], ...] = ()
@@ -100,6 +104,8 @@ class BridgeDecl:
     mtu: At[int] | None = None
     icc: At[bool] | None = None
     external: At[bool] | None = None
+    ipv6: At[bool] | None = None
+    fixed_cidr_v6: At[IPNetwork] | None = None
     span: Span | None = field(default=None, compare=False, repr=False)
 
 
@@ -109,6 +115,7 @@ class ContainerDecl:
     net: NetMode | None = None
     hostname: At[str] | None = None
     ip: At[IPAddress] | None = None
+    ip6: At[IPAddress] | None = None
     mac: At[EUI] | None = None
     expose: tuple[Expose, ...] = ()
     publish: tuple[PublishDecl, ...] = ()

@@ -10,8 +10,9 @@ from typing import Any, Callable
 from ..diagnostics import quote
 from . import model as m
 from .syntax import Option, Word
-from .words import (Invalid, p_bool, p_bridge_name, p_cidr, p_dns_option, p_domain, p_expose, p_hostname, p_ifname,
-                    p_ip, p_ipv4, p_mac, p_mtu, p_name, p_netns, p_port_range_option, p_publish, sub)
+from .words import (Invalid, p_bool, p_bridge_name, p_cidr, p_cidr6, p_dns_option, p_domain, p_expose, p_host_ip,
+                    p_hostname, p_ifname, p_ip, p_ipv4, p_ipv6, p_mac, p_mtu, p_name, p_netns, p_port_range_option,
+                    p_publish, p_route, sub)
 
 # ---------------------------------------------------------------- option shapes
 # An option handler takes (option, reporter) and returns the value to store.
@@ -113,11 +114,14 @@ HOST = {
     "nameserver": Field("nameservers", many(p_ip), True),
     "search": Field("search", many(p_domain), True),
     "options": Field("options", many(p_dns_option), True),
-    "route": Field("routes", many(p_cidr), True),
+    "route": Field("routes", many(p_route), True),
 }
+_V6_HINT = ": IPv6 networks go in fixed-cidr-v6"
 _BRIDGE_COMMON = {
-    "bip": Field("bip", one(p_cidr)),
-    "fixed-cidr": Field("fixed_cidr", one(p_cidr)),
+    "bip": Field("bip", one(lambda w: p_cidr(w, _V6_HINT))),
+    "fixed-cidr": Field("fixed_cidr", one(lambda w: p_cidr(w, _V6_HINT))),
+    "ipv6": Field("ipv6", one(p_bool)),
+    "fixed-cidr-v6": Field("fixed_cidr_v6", one(p_cidr6)),
     "mtu": Field("mtu", one(p_mtu)),
     "icc": Field("icc", one(p_bool)),
 }
@@ -127,7 +131,8 @@ DAEMON = {
     "iptables": Field("iptables", one(p_bool)),
     "ip-forward": Field("ip_forward", one(p_bool)),
     "ip-masq": Field("ip_masq", one(p_bool)),
-    "ip": Field("ip", one(p_ipv4)),
+    "ip6tables": Field("ip6tables", one(p_bool)),
+    "ip": Field("ip", one(p_host_ip)),
     "port-range": Field("port_range", one(p_port_range_option)),
     "dns": Field("dns", many(p_ip), True),
     "dns-search": Field("dns_search", many(p_domain), True),
@@ -136,7 +141,8 @@ BRIDGE = {**_BRIDGE_COMMON, "external": Field("external", flag)}
 CONTAINER = {
     "net": Field("net", net_one),
     "hostname": Field("hostname", one(p_hostname)),
-    "ip": Field("ip", one(p_ipv4)),
+    "ip": Field("ip", one(lambda w: p_ipv4(w, hint=": an IPv6 address is pinned with ip6"))),
+    "ip6": Field("ip6", one(p_ipv6)),
     "mac": Field("mac", one(p_mac)),
     "expose": Field("expose", expose_list, True),
     "publish": Field("publish", publish_one, True),

@@ -90,13 +90,10 @@ def p_domain(w: Word) -> str:
     return p_hostname(Word(t[:-1] if t.endswith(".") else t, w.span, w.quoted), "domain")
 
 
-def p_ipv4(w: Word, what: str = "IPv4 address") -> IPAddress:
-    try:
-        a = IPAddress(w.text)
-    except (AddrFormatError, ValueError, TypeError):
-        raise Invalid(w.span, f"invalid {what} {quote(w.text)}") from None
+def p_ipv4(w: Word, what: str = "IPv4 address", hint: str = "") -> IPAddress:
+    a = p_ip(w, what)
     if a.version != 4:
-        raise Invalid(w.span, f"{quote(w.text)} is not an IPv4 address (netc's bridges are IPv4)")
+        raise Invalid(w.span, f"{quote(w.text)} is not an IPv4 address{hint}")
     return a
 
 
@@ -107,14 +104,102 @@ def p_ip(w: Word, what: str = "IP address") -> IPAddress:
         raise Invalid(w.span, f"invalid {what} {quote(w.text)}") from None
 
 
-def p_cidr(w: Word) -> IPNetwork:
+# IPv6 networks a bridge subnet or a publish address must stay out of (RFC 4291 2.4).
+RESERVED6 = (
+    (IPNetwork("::/128"), "unspecified"),
+    (IPNetwork("::1/128"), "loopback"),
+    (IPNetwork("::ffff:0:0/96"), "IPv4-mapped"),
+    (IPNetwork("fe80::/10"), "link-local"),
+    (IPNetwork("ff00::/8"), "multicast"),
+)
+
+
+def _reserved_net(what: str) -> IPNetwork:
+    return next(n for n, w in RESERVED6 if w == what)
+
+
+def reserved6(net: IPNetwork) -> str | None:
+    """What reserved IPv6 range NET overlaps (contains or lies in), or None."""
+    for r, what in RESERVED6:
+        if net.first <= r.last and r.first <= net.last:
+            return what
+    return None
+
+
+def p_ipv6(w: Word, what: str = "IPv6 address") -> IPAddress:
+    a = p_ip(w, what)
+    if a.version != 6:
+        raise Invalid(w.span, f"{quote(w.text)} is not an IPv6 address")
+    return a
+
+
+def p_host_ip(w: Word, what: str = "host address") -> IPAddress:
+    """An address the host publishes on: IPv4, or IPv6 that the kernel can translate to a container."""
+    a = p_ip(w, what)
+    if a.version == 6:
+        _publishable6(w, a, what)
+    return a
+
+
+def _publishable6(w: Word, a: IPAddress, what: str) -> None:
+    if a.is_loopback():
+        raise Invalid(w.span, f"{what} ::1 cannot be published: the kernel does not route IPv6 loopback "
+                              "traffic to another interface, so it cannot be translated to a container "
+                              "(publish on 127.0.0.1, or on the host's own IPv6 address)")
+    r = reserved6(IPNetwork((int(a), 128), version=6))
+    if r not in (None, "unspecified"):
+        raise Invalid(w.span, f"{what} {a} is a {r} address: publish on [::] or on a global address of the host")
+
+
+def _split_cidr(w: Word) -> tuple[str, str]:
     if "/" not in w.text:
         raise Invalid(w.span, f"invalid CIDR {quote(w.text)}: expected ADDRESS/PREFIX, like 172.17.42.1/16")
     addr, _, prefix = w.text.partition("/")
-    p_ipv4(Word(addr, sub(w, 0, len(addr)), w.quoted))
-    if not PORT_RE.match(prefix) or not 0 <= int(prefix) <= 32:
-        raise Invalid(sub(w, len(addr) + 1), f"invalid prefix length {quote(prefix)}: expected 0 to 32")
+    return addr, prefix
+
+
+def _prefix(w: Word, addr: str, prefix: str, most: int) -> int:
+    if not PORT_RE.match(prefix) or not 0 <= int(prefix) <= most:
+        raise Invalid(sub(w, len(addr) + 1), f"invalid prefix length {quote(prefix)}: expected 0 to {most}")
+    return int(prefix)
+
+
+def p_cidr(w: Word, hint: str = "") -> IPNetwork:
+    addr, prefix = _split_cidr(w)
+    p_ipv4(Word(addr, sub(w, 0, len(addr)), w.quoted), hint=hint)
+    _prefix(w, addr, prefix, 32)
     return IPNetwork(w.text)
+
+
+def p_route(w: Word) -> IPNetwork:
+    """A host route: an IPv4 or IPv6 network (host bits are ignored, as `ip route` does)."""
+    addr, prefix = _split_cidr(w)
+    a = p_ip(Word(addr, sub(w, 0, len(addr)), w.quoted))
+    _prefix(w, addr, prefix, 32 if a.version == 4 else 128)
+    return IPNetwork(w.text).cidr
+
+
+def p_cidr6(w: Word) -> IPNetwork:
+    """fixed-cidr-v6: an IPv6 network in network form, outside the reserved ranges."""
+    if "/" not in w.text:
+        raise Invalid(w.span, f"invalid CIDR {quote(w.text)}: expected an IPv6 network, like 2001:db8:1::/64")
+    addr, _, prefix = w.text.partition("/")
+    a = p_ip(Word(addr, sub(w, 0, len(addr)), w.quoted), "IPv6 network")
+    if a.version != 6:
+        raise Invalid(sub(w, 0, len(addr)), f"{quote(addr)} is not an IPv6 address: fixed-cidr-v6 takes an "
+                                             "IPv6 network, like 2001:db8:1::/64 (the IPv4 subnet is bip)")
+    n = _prefix(w, addr, prefix, 128)
+    net = IPNetwork(w.text)
+    if net.ip != net.network:
+        raise Invalid(w.span, f"fixed-cidr-v6 {w.text} has host bits set: the network is {net.cidr}")
+    r = reserved6(net)
+    if r is not None:
+        raise Invalid(w.span, f"fixed-cidr-v6 {net} overlaps {r} addresses ({_reserved_net(r)}); "
+                              "use a global or unique local network, like 2001:db8:1::/64 or fd00:1::/64")
+    if n > 126:
+        raise Invalid(sub(w, len(addr) + 1), f"fixed-cidr-v6 {net} leaves no address for containers (the "
+                                             "gateway takes network+1); use a prefix of /126 or shorter")
+    return net
 
 
 def p_bool(w: Word) -> bool:
@@ -168,21 +253,43 @@ def p_port_range_option(w: Word) -> m.PortRange:
 
 
 def p_publish(w: Word) -> m.PublishDecl:
-    """[IP:][HOSTPORT]:CPORT[/PROTO] or CPORT[/PROTO] (Docker's nat.ParsePortSpecs)."""
+    """[IP:][HOSTPORT]:CPORT[/PROTO] or CPORT[/PROTO] (Docker's nat.ParsePortSpecs); an IPv6
+    host address in brackets: [::]:8080:80, [2001:db8::1]::80."""
     text = w.text
     body, proto = split_proto(w, text, 0)
-    if body.count(":") > 2 and "[" not in body:
-        raise Invalid(w.span, f"invalid publish {quote(text)}: expected [IP:][HOSTPORT:]CONTAINERPORT[/PROTO]")
-    parts = body.split(":")
-    if len(parts) == 1:
-        ip_text, host_text, cport_text = "", "", parts[0]
-    elif len(parts) == 2:
-        ip_text, host_text, cport_text = "", parts[0], parts[1]
+    shape = "expected [IP:][HOSTPORT:]CONTAINERPORT[/PROTO], with an IPv6 address in brackets ([::]:8080:80)"
+    ip_text, ip_start, rest = "", 0, ""
+    if body.startswith("["):
+        close = body.find("]")
+        if close < 0:
+            raise Invalid(w.span, f"invalid publish {quote(text)}: no ']' after the IPv6 address")
+        ip_text, ip_start, rest = body[1:close], 1, body[close + 1:]
+        if not rest.startswith(":") or rest.count(":") != 2:
+            raise Invalid(w.span, f"invalid publish {quote(text)}: expected [IPv6]:HOSTPORT:CONTAINERPORT or "
+                                  "[IPv6]::CONTAINERPORT")
+        _, host_text, cport_text = rest.split(":")
+        parts = [ip_text, host_text, cport_text]
     else:
-        ip_text, host_text, cport_text = parts
+        if "[" in body or "]" in body:
+            raise Invalid(w.span, f"invalid publish {quote(text)}: {shape}")
+        if body.count(":") > 2:
+            raise Invalid(w.span, f"invalid publish {quote(text)}: an IPv6 host address goes in brackets, "
+                                  f"like [::]:8080:80")
+        parts = body.split(":")
+        if len(parts) == 1:
+            ip_text, host_text, cport_text = "", "", parts[0]
+        elif len(parts) == 2:
+            ip_text, host_text, cport_text = "", parts[0], parts[1]
+        else:
+            ip_text, host_text, cport_text = parts
     ip = None
-    if ip_text:
-        ip = p_ipv4(Word(ip_text, sub(w, 0, len(ip_text)), w.quoted), "host address")
+    if ip_text or ip_start:
+        ip_word = Word(ip_text, sub(w, ip_start, ip_start + len(ip_text)), w.quoted)
+        ip = p_host_ip(ip_word)
+        if ip_start and ip.version == 4:
+            raise Invalid(ip_word.span, f"brackets are for IPv6 addresses: write {ip_text}{rest}{text[len(body):]}")
+        if not ip_start and ip.version == 6:
+            raise Invalid(ip_word.span, "an IPv6 host address goes in brackets, like [::]:8080:80")
     cstart = len(body) - len(cport_text)
     if not cport_text:
         raise Invalid(sub(w, cstart), f"invalid publish {quote(text)}: no container port")

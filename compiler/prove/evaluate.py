@@ -40,6 +40,12 @@ class Evaluator:
         return None
 
     def matches(self, m: Match, p: Packet) -> tuple[bool, Element | None]:
+        family = m.implied_family()
+        if family is not None and family != p.family:
+            return False, None
+        if m.icmp6:  # neighbour discovery: explain's packets are tcp, udp or an echo
+            return False, None
+
         def eq(value, want) -> bool:
             if want is None:
                 return True
@@ -83,16 +89,17 @@ class Evaluator:
 
     def hook(self, hook: str, kind: str, p: Packet, steps: list[Step]) -> str | None:
         """Run every base chain on a hook; 'DROP' ends the walk, anything else goes on."""
-        for chain in self.rs.base_chains(hook, kind):
-            verdict = self.chain(chain.table, chain.name, p, steps, f"{kind} {hook}", 0)
+        for chain in self.rs.base_chains(hook, kind, p.family):
+            verdict = self.chain(chain.family, chain.table, chain.name, p, steps, f"{kind} {hook}", 0)
             if verdict == "DROP":
                 return "DROP"
         return None
 
-    def chain(self, table: str, name: str, p: Packet, steps: list[Step], where: str, depth: int) -> str | None:
+    def chain(self, family, table: str, name: str, p: Packet, steps: list[Step], where: str,
+              depth: int) -> str | None:
         if depth > 16:
             raise ExplainError("rule evaluation loops")
-        for rule in self.rs.chains[(table, name)].rules:
+        for rule in self.rs.chains[(family, table, name)].rules:
             hit, element = self.matches(rule.match, p)
             if not hit:
                 continue
@@ -100,7 +107,7 @@ class Evaluator:
             v = rule.verdict
             if v is Verdict.JUMP:
                 steps.append(self.step(label, rule, element, f"jump {rule.target}"))
-                result = self.chain(table, rule.target, p, steps, where, depth + 1)
+                result = self.chain(family, table, rule.target, p, steps, where, depth + 1)
                 if result:
                     return result
                 continue
@@ -110,7 +117,7 @@ class Evaluator:
                 if target is None:
                     continue
                 steps.append(self.step(label, rule, None, f"jump {target}"))
-                result = self.chain(table, target, p, steps, where, depth + 1)
+                result = self.chain(family, table, target, p, steps, where, depth + 1)
                 if result:
                     return result
                 continue
@@ -131,7 +138,7 @@ class Evaluator:
                 steps.append(self.step(label, rule, element, f"dnat to {addr}:{p.dport}"))
                 return "ACCEPT"
             if v is Verdict.MASQUERADE:
-                p.saddr = self.world.iface_address(p.oif)
+                p.saddr = self.world.iface_address(p.oif, p.family)
                 steps.append(self.step(label, rule, element, f"masquerade to {p.saddr}"))
                 return "ACCEPT"
             steps.append(self.step(label, rule, element, v.value.lower()))

@@ -8,10 +8,15 @@ the backend's own Ruleset (backends/rules.py), the very objects the backend
 serialized, so explain speaks for the files netc wrote, for either backend.
 
 The sandbox's addresses stand for the world outside the spec: the host's
-outside-facing address is 198.51.100.1 on ext0 and `outside` is 198.51.100.2,
-a peer that routes the container subnets via the host (so replies to
-unmasqueraded traffic come back, and direct routing to containers is tried),
-as in `netc verify` (netc.sandbox), which checks these predictions in a kernel.
+outside-facing address is 198.51.100.1 (and 2001:db8:ff::1) on ext0 and
+`outside` is 198.51.100.2 (2001:db8:ff::2), a peer that routes the container
+subnets of both families via the host (so replies to unmasqueraded traffic
+come back, and direct routing to containers is tried), as in `netc verify`
+(netc.sandbox), which checks these predictions in a kernel.
+
+A packet's family is that of an address the question gives (`--to
+[2001:db8:1::2]:80`, `--from 2001:db8:ff::2`); names alone (a container,
+host, outside) mean IPv4.
 """
 
 from __future__ import annotations
@@ -20,23 +25,33 @@ from netaddr import IPAddress
 
 from .. import ir
 from ..backends import for_network
-from ..kernel import LOOPBACK
-from ..values import NetKind, Proto
+from ..values import Family, NetKind, Proto
 from .evaluate import Evaluator
-from .world import EXT, HOST, OUTSIDE, Answer, ExplainError, Packet, Step, World  # noqa: F401 (ExplainError: the CLI's)
+from .world import (EXT, HOSTS, LOCALHOST, OUTSIDES, Answer, ExplainError, Packet, Step,  # noqa: F401 (the CLI's)
+                    World, show)
+
 
 def parse_target(text: str) -> tuple[str, int | None, Proto | None]:
-    """B[:PORT[/PROTO]]: the name or address, the port, the protocol."""
+    """B[:PORT[/PROTO]]: the name or address (an IPv6 address with a port in brackets:
+    [2001:db8::1]:80), the port, the protocol."""
     proto = None
     if "/" in text:
         text, _, p = text.rpartition("/")
         if p not in ("tcp", "udp"):
             raise ExplainError(f"unknown protocol {p!r}: expected tcp or udp")
         proto = Proto(p)
-    name, port = text, None
-    if ":" in text and text.count(":") == 1:
+    name, port, port_text = text, None, None
+    if text.startswith("["):
+        name, close, rest = text[1:].partition("]")
+        if not close or (rest and not rest.startswith(":")):
+            raise ExplainError(f"invalid target {text!r}: expected [IPv6]:PORT")
+        port_text = rest[1:] if rest else None
+        if _version(name) != 6:
+            raise ExplainError(f"invalid target {text!r}: brackets hold an IPv6 address")
+    elif text.count(":") == 1:
         name, _, port_text = text.partition(":")
-        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+    if port_text is not None:
+        if not port_text.isascii() or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
             raise ExplainError(f"invalid port {port_text!r}: expected 1 to 65535")
         port = int(port_text)
     if port is not None and proto is None:
@@ -44,6 +59,13 @@ def parse_target(text: str) -> tuple[str, int | None, Proto | None]:
     if proto is not None and port is None:
         raise ExplainError("a protocol needs a port: B:PORT/PROTO")
     return name, port, proto
+
+
+def _version(text: str) -> int | None:
+    try:
+        return IPAddress(text).version
+    except Exception:
+        return None
 
 
 class Explainer:
@@ -71,19 +93,27 @@ class Explainer:
         name = self.resolve_end(name)
         w = self.world
         steps: list[Step] = []
+        versions = {v for v in (_version(name), _version(src)) if v}
+        if len(versions) > 1:
+            raise ExplainError(f"{src} and {name} are of different families: give two IPv4 or two IPv6 addresses")
+        family = Family(versions.pop()) if versions else Family.V4
+        nothing = lambda who, why: Answer("drop", None, f"-> {name}", steps=[Step("route", f"{who} {why}")],  # noqa: E731
+                                          reason="no address")
 
         # Where the packet starts.
         if src == "outside":
-            saddr, origin = OUTSIDE, "outside"
+            saddr, origin = OUTSIDES[family], "outside"
         elif src == "host" or (src in w.containers and w.owner(src).mode is NetKind.HOST):
             saddr, origin = None, "host"
         elif src in w.containers:
             owner = w.owner(src)
-            saddr, origin = owner.address, owner.name
+            saddr, origin = owner.address_of(family), owner.name
+            if saddr is None and owner.mode is NetKind.BRIDGE:
+                return nothing(src, f"has no {family} address: it cannot send {family}")
         else:
             a = IPAddress(src)
-            if a == OUTSIDE:
-                saddr, origin = OUTSIDE, "outside"
+            if a == OUTSIDES[family]:
+                saddr, origin = a, "outside"
             elif a in w.by_address:
                 origin = w.owner(w.by_address[a]).name
                 saddr = a
@@ -92,18 +122,19 @@ class Explainer:
 
         # Where it is sent.
         if name == "host":
-            daddr = IPAddress("127.0.0.1") if origin == "host" else HOST
+            daddr = LOCALHOST[family] if origin == "host" else HOSTS[family]
         elif name == "outside":
-            daddr = OUTSIDE
+            daddr = OUTSIDES[family]
         elif name in w.containers:
             target = w.owner(name)
             if target.mode is NetKind.HOST:
-                daddr = IPAddress("127.0.0.1") if origin == "host" else HOST
+                daddr = LOCALHOST[family] if origin == "host" else HOSTS[family]
             elif target.address is None:
-                return Answer("drop", None, f"-> {name}", steps=[Step("route", f"{name} has no address "
-                              f"(net {target.mode.value}): nothing can reach it")], reason="no address")
+                return nothing(name, f"has no address (net {target.mode.value}): nothing can reach it")
+            elif target.address_of(family) is None:
+                return nothing(name, f"has no {family} address: nothing can reach it in {family}")
             else:
-                daddr = target.address
+                daddr = target.address_of(family)
         else:
             daddr = IPAddress(name)
         p = Packet(saddr or daddr, daddr, proto, 40000, port or 0)
@@ -126,14 +157,15 @@ class Explainer:
             steps.append(Step(f"{origin}'s namespace", f"net none: no route to {daddr}", verdict="drop"))
             return self._done(answer, p, steps, "drop", None, "no route")
         bridge = w.bridges[c.bridge]
+        gateway, subnet = w.gateway(bridge, family), bridge.network if family is Family.V4 else bridge.network6
         p.iif = bridge.name
-        if daddr == c.address or daddr in LOOPBACK:
+        if daddr == c.address_of(family) or w.is_loopback(daddr):
             steps.append(Step(f"{origin}'s namespace", f"{daddr} is {origin}'s own address", verdict="delivered"))
             return self._done(answer, p, steps, "accept", origin)
-        if daddr in bridge.network and daddr != bridge.address:
+        if daddr in subnet and daddr != gateway:
             steps.append(Step(f"{origin}'s namespace", f"{daddr} is on {bridge.name}: sent on the link, bridged"))
             return self._bridged(p, answer, steps, origin)
-        steps.append(Step(f"{origin}'s namespace", f"default route via {bridge.address} ({bridge.name})"))
+        steps.append(Step(f"{origin}'s namespace", f"default route via {gateway} ({bridge.name})"))
         return self._arrive(p, answer, steps, came_from=origin)
 
     # ---------------------------------------------------------- cases
@@ -153,10 +185,10 @@ class Explainer:
 
     def _from_host(self, p: Packet, answer: Answer, steps: list[Step]) -> Answer:
         w = self.world
-        p.saddr = p.daddr if w.is_local(p.daddr) else HOST
+        p.saddr = p.daddr if w.is_local(p.daddr) else HOSTS[p.family]
         route_bridge = w.bridge_of(p.daddr)
         if route_bridge is not None:
-            p.saddr = route_bridge.address
+            p.saddr = w.gateway(route_bridge, p.family)
         steps.append(Step("host", f"sent by the host from {p.saddr}"))
         self.eval.hook("output", "nat", p, steps)
         if w.is_local(p.daddr):
@@ -172,7 +204,7 @@ class Explainer:
         w = self.world
         self.eval.hook("prerouting", "nat", p, steps)
         if w.is_local(p.daddr):
-            if p.daddr in LOOPBACK and came_from == "outside":
+            if w.is_loopback(p.daddr) and came_from == "outside":
                 steps.append(Step("route", f"{p.daddr} from outside is a martian: the kernel drops it",
                                   verdict="drop"))
                 return self._done(answer, p, steps, "drop", None, "martian")
@@ -180,7 +212,7 @@ class Explainer:
                               verdict="delivered"))
             return self._done(answer, p, steps, "drop", "host", "delivered to the host itself: no publish matched")
         b = w.bridge_of(p.daddr)
-        if b is None and p.daddr != OUTSIDE:
+        if b is None and p.daddr != OUTSIDES[p.family]:
             steps.append(Step("route", f"no route to {p.daddr} in the sandbox", verdict="drop"))
             return self._done(answer, p, steps, "drop", None, "no route")
         if b is None and came_from == "outside":
@@ -188,8 +220,9 @@ class Explainer:
             return self._done(answer, p, steps, "drop", None, "not routed")
         p.oif = b.name if b else EXT
         steps.append(Step("route", f"{p.daddr} leaves by {p.oif}: forwarded"))
-        if not w.forwarding:
-            steps.append(Step("route", "ip-forward is false: the host does not forward", verdict="drop"))
+        if not w.forwarding[p.family]:
+            steps.append(Step("route", f"the host does not forward {p.family} (ip-forward false, or no bridge "
+                                       f"has {p.family})", verdict="drop"))
             return self._done(answer, p, steps, "drop", None, "ip forwarding is off")
         if self.eval.hook("forward", "filter", p, steps) == "DROP":
             return self._done(answer, p, steps, "drop", None, "dropped in filter forward")
@@ -228,7 +261,7 @@ class Explainer:
         answer.verdict, answer.delivered_to, answer.steps, answer.reason = verdict, to, steps, reason
         answer.packet = p.show()
         if "DNAT" in p.ct:
-            answer.dnat = f"{p.daddr}:{p.dport}"
+            answer.dnat = show(p.daddr, p.dport)
         if verdict == "accept":
             answer.source_seen = str(p.saddr)
         return answer

@@ -1,9 +1,10 @@
 """Probe servers and clients for the end-to-end tests (run inside namespaces).
 
     probe.py serve NAME PROTO:PORT...     answer every TCP connection and UDP
-                                          datagram with "NAME PEER-ADDRESS"
+                                          datagram with "NAME PEER-ADDRESS", in
+                                          IPv4 and (where the kernel has it) IPv6
     probe.py ask PROTO:ADDRESS:PORT...    one line per target: the answer, or
-                                          "no answer"
+                                          "no answer"; an IPv6 ADDRESS in brackets
 
 Only the standard library, so it runs with any python3 inside `ip netns exec`.
 """
@@ -20,12 +21,18 @@ def serve(name, specs):
     for spec in specs:
         proto, port = spec.split(":")
         kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
-        s = socket.socket(socket.AF_INET, kind)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("0.0.0.0", int(port)))
-        if proto == "tcp":
-            s.listen(64)
-        socks.append((proto, s))
+        for family, anywhere in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+            try:
+                s = socket.socket(family, kind)
+            except OSError:  # no IPv6 in this kernel
+                continue
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # IPv4 has its own socket
+            s.bind((anywhere, int(port)))
+            if proto == "tcp":
+                s.listen(64)
+            socks.append((proto, s))
 
     def tcp(s):
         while True:
@@ -49,13 +56,16 @@ def serve(name, specs):
 
 
 def ask(target):
-    proto, address, port = target.rsplit(":", 2)
+    proto, rest = target.split(":", 1)
+    address, port = rest.rsplit(":", 1)
+    address = address.strip("[]")
     try:
         if proto == "tcp":
             with socket.create_connection((address, int(port)), timeout=TIMEOUT) as s:
                 s.settimeout(TIMEOUT)
                 return s.recv(200).decode().strip() or "no answer"
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
             s.settimeout(TIMEOUT)
             s.sendto(b"?", (address, int(port)))
             return s.recv(200).decode().strip() or "no answer"

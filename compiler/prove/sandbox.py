@@ -4,7 +4,8 @@ Used by the end-to-end tests, `make demo` and `netc verify`.
 
     host     a throwaway network namespace standing for the machine netc manages
     outside  another one, joined to host by a veth pair on 198.51.100.0/24
-             (host 198.51.100.1 on ext0, outside 198.51.100.2)
+             (host 198.51.100.1 on ext0, outside 198.51.100.2) and on
+             2001:db8:ff::/64 (host 2001:db8:ff::1, outside 2001:db8:ff::2)
 
 apply.sh runs in the host namespace (nsenter --net, so the container
 namespaces it creates are visible to everyone) with its own state folder.
@@ -27,6 +28,7 @@ from pathlib import Path
 NETNS_DIR = "/var/run/netns"
 PROBE = Path(__file__).resolve().parent / "probe.py"
 HOST_IP, OUTSIDE_IP = "198.51.100.1", "198.51.100.2"
+HOST_IP6, OUTSIDE_IP6 = "2001:db8:ff::1", "2001:db8:ff::2"
 
 
 def unique(prefix: str = "nt") -> str:
@@ -100,8 +102,10 @@ class Sandbox:
                 in_ns(ns, "sh", "-c", f"echo 0 > /proc/sys/net/ipv6/conf/{key}/accept_dad")
         sh("ip", "-n", self.host, "link", "add", "ext0", "type", "veth", "peer", "name", "eth0", "netns", self.outside)
         sh("ip", "-n", self.host, "addr", "add", f"{HOST_IP}/24", "dev", "ext0")
+        sh("ip", "-n", self.host, "addr", "add", f"{HOST_IP6}/64", "dev", "ext0", "nodad")
         sh("ip", "-n", self.host, "link", "set", "ext0", "up")
         sh("ip", "-n", self.outside, "addr", "add", f"{OUTSIDE_IP}/24", "dev", "eth0")
+        sh("ip", "-n", self.outside, "addr", "add", f"{OUTSIDE_IP6}/64", "dev", "eth0", "nodad")
         sh("ip", "-n", self.outside, "link", "set", "eth0", "up")
         # Make the tables a real host has, so before/after snapshots compare like for like.
         in_ns(self.host, "iptables", "-w", "-t", "filter", "-L", "-n")

@@ -2,9 +2,11 @@
 
 Compile the spec; build a sandbox host and outside namespace (netc.sandbox);
 apply; start a probe server in every container namespace on every exposed
-port plus one port nothing exposes, and one outside; send the matrix (every
-ordered pair of containers on each such port, every publish from outside,
-from the host and from another container, hairpin, egress, p2p); compare
+port plus one port nothing exposes, and one outside (each listening in both
+families); send the matrix (every ordered pair of containers on each such
+port, every publish from outside, from the host and from another container,
+hairpin, egress, p2p), in IPv4 and, where a container has IPv6, in IPv6 too,
+with each publish also tried in the family it does not publish; compare
 every observed result (who answered, and the source address it saw) with
 explain's prediction; tear everything down, also on failure or Ctrl-C.
 """
@@ -18,11 +20,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from netaddr import IPAddress
+
 from .. import ir
 from .explain import Explainer
-from ..values import NetKind, Proto
+from ..values import Family, NetKind, Proto
 from ..emit.render import render as render_tree
-from .sandbox import HOST_IP, OUTSIDE_IP, Sandbox
+from .sandbox import HOST_IP, HOST_IP6, OUTSIDE_IP, OUTSIDE_IP6, Sandbox
 
 UNEXPOSED = 39999          # a port no container exposes unless the spec says so
 OUTSIDE_PORT = 7777
@@ -44,8 +48,14 @@ class Probe:
     def agrees(self) -> bool:
         return self.predicted == self.observed
 
+    @property
+    def dial(self) -> str:
+        """What probe.py asks: PROTO:ADDRESS:PORT, an IPv6 address in brackets."""
+        address = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.proto}:{address}:{self.port}"
+
     def to_json(self) -> dict:
-        return {"from": self.source, "to": self.target, "dialed": f"{self.address}:{self.port}/{self.proto}",
+        return {"from": self.source, "to": self.target, "dialed": self.dial.partition(":")[2] + f"/{self.proto}",
                 "predicted": self.predicted, "observed": self.observed, "agrees": self.agrees}
 
 
@@ -73,25 +83,41 @@ def plan(network: ir.Network, sample: int | None = None, seed: int = 0) -> tuple
             return OUTSIDE_IP
         return str(by_name[name].address)
 
-    # Every ordered pair of containers, on every port the receiver serves.
+    # Every ordered pair of containers, on every port the receiver serves; in IPv6 too where the
+    # receiver has it (a sender without IPv6 has no route: that is a probe too).
     for a in owners:
         for b in owners:
             if a is b or b.address is None:
                 continue
             for proto, port in servers[b.name]:
                 probes.append(Probe(a.name, f"{b.name}:{port}/{proto}", str(b.address), port, proto))
-    # Every publish from outside, the host, another container, and itself (hairpin).
+                if b.address6 is not None:
+                    probes.append(Probe(a.name, f"[{b.address6}]:{port}/{proto}", str(b.address6), port, proto))
+    # Every publish from outside, the host, another container, and itself (hairpin), in its family;
+    # and from outside in the other family, where it must not answer unless another publish does.
     for c in network.containers:
         for m in c.mappings:
             for hport in list(m.host_ports)[:MAX_PORTS_PER_RANGE]:
                 sources = ["outside", "host", c.name] + [o.name for o in owners if o.name != c.name
                                                          and o.mode is NetKind.BRIDGE][:1]
-                for s in sources:
-                    probes.append(Probe(s, f"host:{hport}/{m.proto}", address_of("host", s), hport, m.proto))
-    # Egress, with the source address the outside sees.
+                if m.family is Family.V4:
+                    for s in sources:
+                        probes.append(Probe(s, f"host:{hport}/{m.proto}", address_of("host", s), hport, m.proto))
+                    other = HOST_IP6
+                else:
+                    dial = HOST_IP6 if str(m.host_ip) == "::" else str(m.host_ip)
+                    for s in sources:
+                        probes.append(Probe(s, f"[{dial}]:{hport}/{m.proto}", dial, hport, m.proto))
+                    other = HOST_IP
+                target = f"[{other}]:{hport}/{m.proto}" if ":" in other else f"{other}:{hport}/{m.proto}"
+                probes.append(Probe("outside", target, other, hport, m.proto))
+    # Egress, with the source address the outside sees, in each family the container has.
     for c in owners:
         for proto in (Proto.TCP, Proto.UDP):
             probes.append(Probe(c.name, f"outside:{OUTSIDE_PORT}/{proto}", OUTSIDE_IP, OUTSIDE_PORT, proto))
+            if c.address6 is not None:
+                probes.append(Probe(c.name, f"[{OUTSIDE_IP6}]:{OUTSIDE_PORT}/{proto}", OUTSIDE_IP6, OUTSIDE_PORT,
+                                    proto))
     # p2p links: each end to the other's address.
     for p in network.p2ps:
         for end, other in ((p.a, p.b), (p.b, p.a)):
@@ -100,6 +126,7 @@ def plan(network: ir.Network, sample: int | None = None, seed: int = 0) -> tuple
             for proto, port in servers.get(owner.name, [])[:2]:
                 probes.append(Probe(end.container, f"{other.address.ip}:{port}/{proto}", str(other.address.ip),
                                     port, proto))
+    probes = list({(p.source, p.target): p for p in probes}.values())  # a probe asked twice counts once
     if sample is not None and len(probes) > sample:
         probes = sorted(random.Random(seed).sample(probes, sample), key=lambda p: (p.source, p.target))
     return servers, probes
@@ -109,6 +136,15 @@ def _expected(answer) -> str:
     if answer.verdict != "accept":
         return "no answer"
     return f"{answer.delivered_to} {answer.source_seen}"
+
+
+def _observed(text: str) -> str:
+    """probe.py's answer, its address written as explain writes addresses."""
+    name, _, address = text.partition(" ")
+    try:
+        return f"{name} {IPAddress(address)}"
+    except Exception:
+        return text
 
 
 def prepare(network: ir.Network, box: Sandbox) -> ir.Network:
@@ -124,6 +160,8 @@ def prepare(network: ir.Network, box: Sandbox) -> ir.Network:
         # replies reach containers without masquerading, and direct routing
         # to a container address is tried for real (and must be dropped).
         sh("ip", "-n", box.outside, "route", "add", str(b.network), "via", HOST_IP)
+        if b.network6 is not None:
+            sh("ip", "-n", box.outside, "route", "add", str(b.network6), "via", HOST_IP6)
         if b.external:
             sh("ip", "-n", box.host, "link", "add", b.name, "type", "bridge")
             sh("ip", "-n", box.host, "addr", "add", b.cidr, "dev", b.name)
@@ -188,9 +226,9 @@ def run(resolve, backend: str, sample: int | None = None, progress=None) -> list
                 ns = by_name[c.shares].netns if c.shares else c.netns
             for i in range(0, len(group), 64):
                 chunk = group[i:i + 64]
-                results = box.ask(ns, *(f"{p.proto}:{p.address}:{p.port}" for p in chunk))
+                results = box.ask(ns, *(p.dial for p in chunk))
                 for p in chunk:
-                    p.observed = results.get(f"{p.proto}:{p.address}:{p.port}", "no answer")
+                    p.observed = _observed(results.get(p.dial, "no answer"))
                 done += len(chunk)
                 say(f"probed {done}/{len(probes)}")
         box.stop_servers()

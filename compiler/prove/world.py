@@ -1,6 +1,6 @@
 """The world a packet of explain travels in: the spec's namespaces and bridges, the
-host and the outside peer (the sandbox's addresses), and what a packet, a step of
-its walk and explain's answer are.
+host and the outside peer (the sandbox's addresses, in both families), and what a
+packet, a step of its walk and explain's answer are.
 """
 
 from __future__ import annotations
@@ -10,13 +10,23 @@ from dataclasses import dataclass, field
 from netaddr import IPAddress
 
 from .. import ir
-from ..kernel import LOOPBACK
-from ..values import NetKind, Proto
-from .sandbox import HOST_IP, OUTSIDE_IP
+from ..kernel import LOOPBACK, LOOPBACK6
+from ..values import Family, NetKind, Proto
+from .sandbox import HOST_IP, HOST_IP6, OUTSIDE_IP, OUTSIDE_IP6
 
 HOST = IPAddress(HOST_IP)
 OUTSIDE = IPAddress(OUTSIDE_IP)
+HOSTS = {Family.V4: HOST, Family.V6: IPAddress(HOST_IP6)}
+OUTSIDES = {Family.V4: OUTSIDE, Family.V6: IPAddress(OUTSIDE_IP6)}
+LOCALHOST = {Family.V4: IPAddress("127.0.0.1"), Family.V6: LOOPBACK6}
+FORWARDING = {Family.V4: "net.ipv4.ip_forward", Family.V6: "net.ipv6.conf.all.forwarding"}
 EXT = "ext0"
+
+
+def show(address: IPAddress, port: int | None = None) -> str:
+    """ADDRESS:PORT, an IPv6 address in brackets."""
+    text = f"[{address}]" if address.version == 6 and port is not None else str(address)
+    return text if port is None else f"{text}:{port}"
 
 
 class ExplainError(Exception):
@@ -34,9 +44,14 @@ class Packet:
     oif: str | None = None
     ct: frozenset[str] = frozenset({"NEW"})
 
+    @property
+    def family(self) -> Family:
+        return Family(self.daddr.version)
+
     def show(self) -> str:
-        port = f":{self.dport}/{self.proto}" if self.proto else " (icmp)"
-        return f"{self.saddr} -> {self.daddr}{port}"
+        if not self.proto:
+            return f"{self.saddr} -> {self.daddr} (icmp)"
+        return f"{self.saddr} -> {show(self.daddr, self.dport)}/{self.proto}"
 
 
 @dataclass
@@ -75,26 +90,40 @@ class World:
         self.containers = {c.name: c for c in network.containers}
         self.by_address: dict[IPAddress, str] = {}
         for c in network.containers:
-            if c.mode is NetKind.BRIDGE and c.address is not None:
-                self.by_address.setdefault(c.address, c.name)
-        self.local = {HOST} | {b.address for b in network.bridges}
-        self.forwarding = any(s.key == "net.ipv4.ip_forward" and s.value == "1" for s in network.sysctls)
+            if c.mode is NetKind.BRIDGE:
+                for a in (c.address, c.address6):
+                    if a is not None:
+                        self.by_address.setdefault(a, c.name)
+        self.local = {HOST, HOSTS[Family.V6]} | {a for b in network.bridges for a in (b.address, b.address6)
+                                                 if a is not None}
+        on = {s.key for s in network.sysctls if s.value == "1"}
+        self.forwarding = {f: key in on for f, key in FORWARDING.items()}
 
     def owner(self, name: str) -> ir.Container:
         c = self.containers[name]
         return self.containers[c.shares] if c.shares else c
 
     def is_local(self, a: IPAddress) -> bool:
-        return a in self.local or a in LOOPBACK
+        return a in self.local or a in LOOPBACK or a == LOOPBACK6
+
+    def is_loopback(self, a: IPAddress) -> bool:
+        return a in LOOPBACK or a == LOOPBACK6
 
     def bridge_of(self, a: IPAddress) -> ir.Bridge | None:
         for b in self.network.bridges:
-            if a in b.network:
+            net = b.network if a.version == 4 else b.network6
+            if net is not None and a in net:
                 return b
         return None
 
-    def iface_address(self, iface: str) -> IPAddress:
-        return self.bridges[iface].address if iface in self.bridges else HOST
+    @staticmethod
+    def gateway(b: ir.Bridge, family: Family) -> IPAddress | None:
+        return b.address if family is Family.V4 else b.address6
+
+    def iface_address(self, iface: str, family: Family = Family.V4) -> IPAddress:
+        if iface in self.bridges:
+            return self.gateway(self.bridges[iface], family)
+        return HOSTS[family]
 
     def p2p(self, netns: str, a: IPAddress) -> tuple[str, IPAddress] | None:
         """When `a` is the far end of a p2p link from `netns`: that end's container and this end's address."""

@@ -2,7 +2,7 @@
 
 Binds every name (`net`, `link`, `p2p`, `net container:` chains), applies the
 daemon's defaults (LANGUAGE.md), allocates what the spec leaves open (bridge
-subnets from Docker's candidate list, container addresses and MACs, drawn host
+subnets from Docker's candidate list, container addresses (IPv4 and IPv6) and MACs, drawn host
 ports, veth names), checks everything that involves more than one option, and
 derives the firewall rules. Allocation is deterministic: pinned values first,
 then values kept from the lock, then the lowest free value in source order.
@@ -30,6 +30,7 @@ def resolve(spec: m.Spec, reporter: Reporter, sources: Sources, lock: Lock, netn
     bridges.resolve(st)
     modes.resolve(st)
     addresses.allocate(st)
+    addresses.allocate6(st)
     ports.allocate(st)
     links.resolve(st)
     interfaces.name_veths(st)

@@ -2,7 +2,9 @@
 
 Also each container's DNS inputs (resolv.conf's nameservers, search, options), by
 Docker's rules: the container's own values, else the daemon's, else the host's
-with localhost nameservers dropped (and 8.8.8.8/8.8.4.4 when none is left).
+with localhost nameservers dropped, and IPv6 ones too for a container without
+IPv6 (Docker 1.5+); when none is left, 8.8.8.8 and 8.8.4.4, and Google's IPv6
+resolvers for a container with IPv6.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .ports import compress
 from .state import ContainerRecord, State
 
 FALLBACK_DNS = (IPAddress("8.8.8.8"), IPAddress("8.8.4.4"))
+FALLBACK_DNS6 = (IPAddress("2001:4860:4860::8888"), IPAddress("2001:4860:4860::8844"))
 
 
 def network(st: State, p2ps: list[ir.P2P]) -> ir.Network:
@@ -29,21 +32,29 @@ def network(st: State, p2ps: list[ir.P2P]) -> ir.Network:
         context = None if br.decl else "daemon"
         bridges.append(ir.Bridge(br.name, br.address, br.network, br.mtu, br.icc, br.external,
                                  br.name == st.default_bridge, st.origin(br.span, context, f"bridge {br.name}"),
-                                 icc_origin=st.origin(br.icc_span) if br.icc_span else None))
+                                 icc_origin=st.origin(br.icc_span) if br.icc_span else None,
+                                 address6=br.address6, network6=br.network6))
     containers = [container(st, c) for c in st.containers.values()]
     sysctls = []
     if d.ip_forward is None or d.ip_forward.value:
         sysctls.append(ir.Sysctl("net.ipv4.ip_forward", "1",
                                  st.origin(d.ip_forward.span if d.ip_forward else None, default="ip-forward true")))
+    v6 = [b for b in bridges if b.address6 is not None]
+    if v6 and (d.ip_forward is None or d.ip_forward.value):
+        sysctls.append(ir.Sysctl("net.ipv6.conf.all.forwarding", "1", st.origin(
+            d.ip_forward.span if d.ip_forward else None, default="ip-forward true, and a bridge with IPv6")))
     if st.firewall and bridges:
         fw_origin = st.origin(d.iptables.span if d.iptables else None, default="iptables true")
         sysctls.append(ir.Sysctl("net.bridge.bridge-nf-call-iptables", "1", fw_origin))
+        if v6 and st.firewall6:
+            sysctls.append(ir.Sysctl("net.bridge.bridge-nf-call-ip6tables", "1", st.origin(
+                d.ip6tables.span if d.ip6tables else None, default="ip6tables true")))
         sysctls.extend(ir.Sysctl(f"net.ipv4.conf.{b.name}.route_localnet", "1", b.origin) for b in bridges)
     net = ir.Network(
         spec=os.path.basename(st.spec_path), netns_prefix=st.prefix, firewall=st.firewall,
         bridges=tuple(bridges), containers=tuple(containers), p2ps=tuple(p2ps), sysctls=tuple(sysctls),
         rules=(), ip_masq=st.masq,
-        ip_masq_origin=st.origin(d.ip_masq.span) if d.ip_masq else None)
+        ip_masq_origin=st.origin(d.ip_masq.span) if d.ip_masq else None, firewall6=st.firewall6)
     return dataclasses.replace(net, rules=derive(net))
 
 
@@ -59,7 +70,7 @@ def container(st: State, c: ContainerRecord) -> ir.Container:
         ns, search, options = (tuple(a.value for a in h.nameservers), tuple(a.value for a in h.search),
                                tuple(a.value for a in h.options))
     else:
-        ns, search, options = dns(st, owner)
+        ns, search, options = dns(st, owner, owner.address6 is not None)
     path = owner.decl.netns.value if owner.decl.netns else None
     return ir.Container(
         name=d.name.value, mode=c.mode, bridge=c.bridge,
@@ -75,15 +86,18 @@ def container(st: State, c: ContainerRecord) -> ir.Container:
         links=tuple(owner.links),
         add_hosts=tuple((a.name, a.ip) for a in owner.decl.add_host),
         nameservers=ns, search=search, options=options,
+        address6=c.address6 if c.mode is NetKind.BRIDGE else (owner.address6 if owner is not c else None),
+        prefixlen6=br.network6.prefixlen if br and br.ipv6 else None,
+        gateway6=br.address6 if br and br.ipv6 else None,
         origin=st.origin(d.span))
 
 
-def dns(st: State, c: ContainerRecord) -> tuple[tuple, tuple, tuple]:
+def dns(st: State, c: ContainerRecord, ipv6: bool) -> tuple[tuple, tuple, tuple]:
     d, h = st.daemon, st.host
     host_ns = tuple(a.value for a in h.nameservers
-                    if not (a.value in LOOPBACK or a.value == LOOPBACK6))
+                    if not (a.value in LOOPBACK or a.value == LOOPBACK6) and (ipv6 or a.value.version == 4))
     nameservers = (tuple(a.value for a in c.decl.dns) or tuple(a.value for a in d.dns)
-                   or host_ns or FALLBACK_DNS)
+                   or host_ns or FALLBACK_DNS + (FALLBACK_DNS6 if ipv6 else ()))
     search = (tuple(a.value for a in c.decl.dns_search) or tuple(a.value for a in d.dns_search)
               or tuple(a.value for a in h.search))
     search = tuple(s[:-1] if s.endswith(".") and s != "." else s for s in search if s != ".")

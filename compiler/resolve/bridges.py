@@ -4,6 +4,9 @@ Explicit bips are checked first (prefix, network and broadcast address, overlaps
 bridges without one take a subnet kept from the lock, else the first of Docker's
 candidates that overlaps no host route, nameserver or other bridge. Then each
 bridge gets the range its containers are handed addresses from (fixed-cidr).
+A bridge with `ipv6 true` (its own, else the daemon's) has the IPv6 subnet
+fixed-cidr-v6 (required: IPv6 subnets are never chosen for the user), which
+must overlap no other bridge's and no host route; its gateway is network+1.
 """
 
 from __future__ import annotations
@@ -54,11 +57,78 @@ def resolve(st: State) -> None:
         if br.external and br.bip is None:
             st.r.error(decl.external.span, f"external bridge {quote(name)} needs a bip: netc never reads the live "
                                   "machine, so the spec must say the bridge's address")
+        _ipv6(st, br, decl, name == default)
     _check_explicit_bips(st)
     _select_bips(st)
+    _check_v6(st)
     for br in st.bridges.values():
         if br.network is not None:
             _range(st, br)
+
+
+def _ipv6(st: State, br: BridgeRecord, decl, default: bool) -> None:
+    """The bridge's IPv6 settings: ipv6 (its own, else the daemon's), fixed-cidr-v6 (its own; the
+    daemon's for the default bridge)."""
+    d = st.daemon
+    on = (decl.ipv6 if decl and decl.ipv6 else None) or d.ipv6
+    fixed = decl.fixed_cidr_v6 if decl else None
+    if default:
+        if d.fixed_cidr_v6 and fixed:
+            st.r.error(fixed.span, f"fixed-cidr-v6 of the default bridge {quote(br.name)} is given twice",
+                       [Note(d.fixed_cidr_v6.span, "also given in daemon here")])
+        fixed = fixed or d.fixed_cidr_v6
+    br.fixed6 = fixed
+    if on is None or not on.value:
+        if fixed is not None:
+            where = f"ipv6 is false for bridge {quote(br.name)}" if on else "ipv6 is false (the default)"
+            st.r.warning(fixed.span, f"fixed-cidr-v6 has no effect: {where}; write ipv6 true to give the "
+                                     "bridge IPv6", [Note(on.span, "ipv6 is set here")] if on else [])
+        return
+    br.ipv6_span = on.span
+    if fixed is None:
+        inherited = decl is None or decl.ipv6 is None
+        if inherited and not default:
+            st.r.error(br.span, f"bridge {quote(br.name)} has IPv6 (ipv6 true in daemon) but no fixed-cidr-v6: "
+                                "give it an IPv6 subnet, or write ipv6 false in its block",
+                       [Note(on.span, "ipv6 is set here")])
+        else:
+            st.r.error(on.span, f"ipv6 true needs fixed-cidr-v6, the IPv6 subnet of bridge {quote(br.name)} "
+                                "(like fixed-cidr-v6 2001:db8:1::/64)")
+        return
+    br.ipv6 = True
+    if not br.icc and st.firewall and not st.firewall6:
+        icc = (decl.icc if decl and decl.icc else None) or d.icc
+        st.r.error(icc.span, f"icc false on bridge {quote(br.name)}, which has IPv6, needs ip6tables: netc drops "
+                             "container to container traffic with firewall rules, in each family",
+                   [Note(d.ip6tables.span, "ip6tables is false here")])
+
+
+def _check_v6(st: State) -> None:
+    seen: list[BridgeRecord] = []
+    for br in st.bridges.values():
+        if not br.ipv6:
+            continue
+        net = br.fixed6.value
+        clash = next((o for o in seen if _overlap6(o.network6, net)), None)
+        if clash is not None:
+            st.r.error(br.fixed6.span, f"fixed-cidr-v6 {net} of bridge {quote(br.name)} overlaps bridge "
+                                       f"{quote(clash.name)} ({clash.network6})",
+                       [Note(clash.fixed6.span, "that fixed-cidr-v6 is here")])
+            br.ipv6 = False
+            continue
+        route = next((r for r in st.host.routes if r.value.version == 6 and _overlap6(r.value, net)), None)
+        if route is not None:
+            st.r.error(br.fixed6.span, f"fixed-cidr-v6 {net} of bridge {quote(br.name)} overlaps the host route "
+                                       f"{route.value}", [Note(route.span, "the route is here")])
+            br.ipv6 = False
+            continue
+        br.network6, br.address6 = net, IPAddress(int(net.network) + 1, 6)
+        br.taken6[int(br.address6)] = "the gateway"
+        seen.append(br)
+
+
+def _overlap6(a: IPNetwork, b: IPNetwork) -> bool:
+    return a.first <= b.last and b.first <= a.last
 
 
 def _check_explicit_bips(st: State) -> None:
@@ -89,7 +159,7 @@ def _check_explicit_bips(st: State) -> None:
 
 def _in_use(st: State, net: IPNetwork, bridge: str) -> str | None:
     for route in st.host.routes:
-        if overlaps(route.value.cidr, net):
+        if route.value.version == 4 and overlaps(route.value.cidr, net):
             return f"host route {route.value.cidr}"
     for ns in st.host.nameservers:
         if ns.value.version == 4 and ns.value in net:

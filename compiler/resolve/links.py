@@ -44,4 +44,4 @@ def resolve(st: State) -> None:
                 st.r.warning(link.span, f"link from a net none container only writes a hosts line: "
                                         f"{quote(c.decl.name.value)} has no network to reach {quote(name)}")
             origin = st.origin(link.span, f"container {c.decl.name.value}")
-            c.links.append(ir.Link(name, link.alias.value, owner.address, origin))
+            c.links.append(ir.Link(name, link.alias.value, owner.address, owner.address6, origin))

@@ -1,7 +1,8 @@
 """SPEC.lock: the values netc allocated, kept across compiles.
 
 The lock records only what the spec leaves to netc: auto-selected bridge
-subnets, allocated container addresses, and drawn host ports. A compile keeps
+subnets, allocated container addresses (IPv4, and IPv6 under `addresses6`,
+written only when there is one), and drawn host ports. A compile keeps
 every locked value that is still valid, so adding a container never renumbers
 the others. The file is JSON with sorted keys: stable, and reviewable as a diff.
 """
@@ -19,10 +20,13 @@ class Lock:
     bridges: dict[str, str] = field(default_factory=dict)          # bridge -> "172.17.42.1/16"
     addresses: dict[str, str] = field(default_factory=dict)        # container -> "172.17.0.2"
     ports: dict[str, dict[str, int]] = field(default_factory=dict)  # container -> {"tcp:0.0.0.0:80": 49153}
+    addresses6: dict[str, str] = field(default_factory=dict)       # container -> "2001:db8:1::242:ac11:2"
 
     def to_text(self) -> str:
         data = {"netc-lock": VERSION, "bridges": self.bridges, "addresses": self.addresses,
                 "ports": {k: v for k, v in self.ports.items() if v}}
+        if self.addresses6:  # an IPv4-only spec's lock reads as it always did
+            data["addresses6"] = self.addresses6
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     def __eq__(self, other: object) -> bool:
@@ -53,13 +57,14 @@ def parse(text: str) -> Lock:
     for name, entries in ports.items():
         if not all(isinstance(k, str) and type(v) is int for k, v in entries.items()):
             raise LockError(f"'ports' of {name!r} is malformed")
-    return Lock(table("bridges", str), table("addresses", str), ports)
+    return Lock(table("bridges", str), table("addresses", str), ports, table("addresses6", str))
 
 
 def diff(old: Lock, new: Lock) -> list[str]:
     """What a compile would change in the lock, one line per value."""
     out = []
-    for label, a, b in (("bridge", old.bridges, new.bridges), ("address of", old.addresses, new.addresses)):
+    for label, a, b in (("bridge", old.bridges, new.bridges), ("address of", old.addresses, new.addresses),
+                        ("IPv6 address of", old.addresses6, new.addresses6)):
         for key in sorted(set(a) | set(b)):
             if a.get(key) != b.get(key):
                 out.append(f"{label} {key}: {a.get(key, '(none)')} -> {b.get(key, '(none)')}")

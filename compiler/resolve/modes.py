@@ -66,6 +66,7 @@ def resolve(st: State) -> None:
 MODE_RULES = {
     NetKind.NONE: {
         "ip": ("error", "only a container on a bridge has an address of its own"),
+        "ip6": ("error", "only a container on a bridge has an address of its own"),
         "mac": ("warning", "a net none container has no interface to set it on"),
         "publish": ("warning", "a net none container has no network to publish from"),
         "publish-all": ("warning", "a net none container has no network to publish from"),
@@ -76,6 +77,7 @@ MODE_RULES = {
         "dns": ("error", "the container uses the host's resolv.conf "
                          "(Docker: \"Conflicting options: --net=host can't be used with --dns\")"),
         "ip": ("error", "only a container on a bridge has an address of its own"),
+        "ip6": ("error", "only a container on a bridge has an address of its own"),
         "link": ("error", "links need an address of the container's own "
                           "(Docker: \"Conflicting options: --net=host can't be used with links\")"),
         "netns": ("error", "the container runs in the host's namespace, there is none of its own to wire"),
@@ -93,6 +95,7 @@ MODE_RULES = {
         "dns": ("error", "the container shares the resolv.conf of {owner} "
                          "(Docker: \"Conflicting options: --net=container can't be used with --dns\")"),
         "ip": ("error", "the container shares the address of {owner}"),
+        "ip6": ("error", "the container shares the address of {owner}"),
         "mac": ("error", "the container shares the interface of {owner}"),
         "publish": ("error", "the container shares the network stack of {owner}; publish on that container"),
         "publish-all": ("error", "the container shares the network stack of {owner}; publish on that container"),
@@ -115,7 +118,7 @@ def _check_mode(st: State, c: ContainerRecord) -> None:
     owner = quote(d.net.target) if kind is NetKind.CONTAINER else ""
     present = {
         "hostname": d.hostname and d.hostname.span, "dns": d.dns and d.dns[0].span,
-        "ip": d.ip and d.ip.span, "mac": d.mac and d.mac.span,
+        "ip": d.ip and d.ip.span, "ip6": d.ip6 and d.ip6.span, "mac": d.mac and d.mac.span,
         "publish": d.publish and d.publish[0].span, "publish-all": d.publish_all and d.publish_all.span,
         "link": d.link and d.link[0].span, "add-host": d.add_host and d.add_host[0].span,
         "netns": d.netns and d.netns.span,

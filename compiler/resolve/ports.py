@@ -1,7 +1,12 @@
 """Published ports: explicit host ports checked for clashes (0.0.0.0 overlaps every
-address), drawn ones kept from the lock when still free, else the lowest free port
-of port-range per (host IP, protocol) in source order; publish-all covers the
-exposed ports without an explicit publish.
+IPv4 address, :: every IPv6 one), drawn ones kept from the lock when still free,
+else the lowest free port of port-range per (host IP, protocol) in source order;
+publish-all covers the exposed ports without an explicit publish.
+
+A publish without a host address (and the daemon's `ip` at 0.0.0.0) binds both
+families when the container's bridge has IPv6: two mappings, 0.0.0.0 and ::,
+with the same host port (a drawn one is free in both). Each mapping has one
+family, so whatever is added per publish later (allow-lists) is per family too.
 """
 
 from __future__ import annotations
@@ -11,22 +16,34 @@ from netaddr import IPAddress
 from .. import ir
 from ..diagnostics import Note, Span, quote
 from ..values import PROTO_ORDER, NetKind, PortRange, Proto
-from .state import ANY, ContainerRecord, State
+from .state import ANY, ANY6, ContainerRecord, State
+
+
+def _any(ip: IPAddress) -> bool:
+    return ip == ANY or ip == ANY6
+
+
+def _show(ip: IPAddress, port=None) -> str:
+    """An address (and port) as Docker prints a binding: 0.0.0.0:80, [::]:80."""
+    text = f"[{ip}]" if ip.version == 6 else str(ip)
+    return text if port is None else f"{text}:{port}"
 
 
 def allocate(st: State) -> None:
     used: dict[tuple[Proto, int], list[tuple[IPAddress, Span, str]]] = {}
 
     def clash(ip: IPAddress, proto: Proto, port: int):
+        """A binding of the same family that overlaps IP (0.0.0.0 every IPv4 address, :: every IPv6 one)."""
         for other_ip, span, who in used.get((proto, port), ()):
-            if other_ip == ip or other_ip == ANY or ip == ANY:
+            if other_ip.version == ip.version and (other_ip == ip or _any(other_ip) or _any(ip)):
                 return other_ip, span, who
         return None
 
     def take(ip: IPAddress, proto: Proto, port: int, span: Span, who: str) -> None:
         used.setdefault((proto, port), []).append((ip, span, who))
 
-    requests: list[tuple[ContainerRecord, IPAddress, Proto, int, Span, str, str]] = []  # drawn ones
+    # drawn ones: (container, host addresses (one per family), proto, port, span, lock key, origin)
+    requests: list[tuple[ContainerRecord, tuple[IPAddress, ...], Proto, int, Span, str, str]] = []
     for c in st.containers.values():
         d = c.decl
         for e in d.expose:
@@ -44,65 +61,102 @@ def allocate(st: State) -> None:
         explicit: set[tuple[Proto, int]] = set()
         counts: dict[str, int] = {}
         for p in d.publish:
-            ip = p.host_ip if p.host_ip is not None else st.default_ip  # 0.0.0.0 is falsy
             origin = st.origin(p.span, f"container {d.name.value}")
+            ips = _host_ips(st, c, p.host_ip, p.span)
+            if ips is None:
+                continue
+            ip = p.host_ip if p.host_ip is not None else st.default_ip  # 0.0.0.0 is falsy
             if p.host_ports is not None:
                 where = p.host_span or p.span
+                ok = True
                 for hp in p.host_ports:
-                    prior = clash(ip, p.proto, hp)
-                    if prior:
-                        st.r.error(where, f"Bind for {ip}:{hp}/{p.proto} failed: port is already allocated"
-                                          f" (by container {quote(prior[2])} on {prior[0]})",
-                                     [Note(prior[1], "first published here")])
+                    for one in ips:
+                        prior = clash(one, p.proto, hp)
+                        if prior:
+                            st.r.error(where, f"Bind for {_show(one, hp)}/{p.proto} failed: port is already "
+                                              f"allocated (by container {quote(prior[2])} on {_show(prior[0])})",
+                                       [Note(prior[1], "first published here")])
+                            ok = False
+                            break
+                        take(one, p.proto, hp, where, d.name.value)
+                    if not ok:
                         break
-                    take(ip, p.proto, hp, where, d.name.value)
                 else:
-                    c.mappings.append(ir.Mapping(ip, p.proto, p.host_ports, p.container_ports, False, origin))
+                    c.mappings.extend(ir.Mapping(one, p.proto, p.host_ports, p.container_ports, False, origin)
+                                      for one in ips)
                 explicit.update((p.proto, cp) for cp in p.container_ports)
             else:
                 for cp in p.container_ports:
                     key = _port_key(p.proto, ip, cp, counts)
-                    requests.append((c, ip, p.proto, cp, p.span, key, origin))
+                    requests.append((c, ips, p.proto, cp, p.span, key, origin))
                     explicit.add((p.proto, cp))
         if d.publish_all and d.publish_all.value:
             origin = st.origin(d.publish_all.span, f"container {d.name.value}")
+            ips = _host_ips(st, c, None, d.publish_all.span)
             rest = sorted((port, PROTO_ORDER[proto], proto) for proto, port in c.exposed
                           if (proto, port) not in explicit)
-            for port, _, proto in rest:
+            for port, _, proto in rest if ips else ():
                 key = _port_key(proto, st.default_ip, port, counts)
-                requests.append((c, st.default_ip, proto, port, d.publish_all.span, key, origin))
-    # Drawn ports kept from the lock, then the lowest free ones in source order.
+                requests.append((c, ips, proto, port, d.publish_all.span, key, origin))
+    # Drawn ports kept from the lock, then the lowest free ones in source order;
+    # a publish in both families gets the same port in each, as Docker gives it.
     granted: dict[int, int] = {}
-    for i, (c, ip, proto, cport, span, key, origin) in enumerate(requests):
+    for i, (c, ips, proto, cport, span, key, origin) in enumerate(requests):
         locked = st.old_lock.ports.get(c.decl.name.value, {}).get(key)
-        if isinstance(locked, int) and st.ports.lo <= locked <= st.ports.hi and not clash(ip, proto, locked):
-            take(ip, proto, locked, span, c.decl.name.value)
+        if isinstance(locked, int) and st.ports.lo <= locked <= st.ports.hi and \
+                not any(clash(ip, proto, locked) for ip in ips):
+            for ip in ips:
+                take(ip, proto, locked, span, c.decl.name.value)
             granted[i] = locked
-    cursors: dict[tuple[IPAddress, Proto], int] = {}
-    exhausted: set[tuple[IPAddress, Proto]] = set()
-    for i, (c, ip, proto, cport, span, key, origin) in enumerate(requests):
+    cursors: dict[tuple[tuple[IPAddress, ...], Proto], int] = {}
+    exhausted: set[tuple[tuple[IPAddress, ...], Proto]] = set()
+    for i, (c, ips, proto, cport, span, key, origin) in enumerate(requests):
         if i not in granted:
-            port = cursors.get((ip, proto), st.ports.lo)
-            while port <= st.ports.hi and clash(ip, proto, port):
+            port = cursors.get((ips, proto), st.ports.lo)
+            while port <= st.ports.hi and any(clash(ip, proto, port) for ip in ips):
                 port += 1
-            cursors[(ip, proto)] = port
+            cursors[(ips, proto)] = port
             if port > st.ports.hi:
-                if (ip, proto) not in exhausted:
+                if (ips, proto) not in exhausted:
                     st.r.error(span, f"all ports are allocated: port-range {st.ports} has no free "
-                                     f"{proto} port left on {ip}",
+                                     f"{proto} port left on {' and '.join(_show(ip) for ip in ips)}",
                                  [Note(st.daemon.port_range.span, "port-range is set here")]
                                if st.daemon.port_range else [])
-                    exhausted.add((ip, proto))
+                    exhausted.add((ips, proto))
                 continue
-            take(ip, proto, port, span, c.decl.name.value)
+            for ip in ips:
+                take(ip, proto, port, span, c.decl.name.value)
             granted[i] = port
         st.lock.ports.setdefault(c.decl.name.value, {})[key] = granted[i]
-        c.mappings.append(ir.Mapping(ip, proto, PortRange(granted[i], granted[i]),
-                                     PortRange(cport, cport), True, origin))
+        c.mappings.extend(ir.Mapping(ip, proto, PortRange(granted[i], granted[i]), PortRange(cport, cport), True,
+                                     origin) for ip in ips)
+
+
+def _host_ips(st: State, c: ContainerRecord, given: IPAddress | None, span: Span) -> tuple[IPAddress, ...] | None:
+    """The host addresses a publish binds, one per family: as given; or the daemon's `ip`, which at
+    0.0.0.0 means both families where the container's bridge has IPv6. None: reported."""
+    br = st.bridges[c.bridge]
+    v6 = br.ipv6
+    if given is None and st.default_ip == ANY:
+        return (ANY, ANY6) if v6 and st.firewall6 else (ANY,)
+    ip = given if given is not None else st.default_ip
+    if ip.version == 4:
+        return (ip,)
+    notes = [] if given is not None else [Note(st.daemon.ip.span, "the daemon's ip is set here")]
+    if not v6:
+        if br.ipv6_span is None:  # ipv6 true on a bridge whose IPv6 failed is reported already
+            st.r.error(span, f"publish on {_show(ip)}: container {quote(c.name)} is on bridge {quote(br.name)}, "
+                             "which has no IPv6, and the kernel cannot translate IPv6 to an IPv4 container "
+                             "(netc has no userland proxy)", notes)
+        return None
+    if not st.firewall6 and st.firewall:
+        st.r.warning(span, f"publish on {_show(ip)} has no effect with ip6tables false: nothing translates "
+                           "IPv6 to the container", [Note(st.daemon.ip6tables.span, "ip6tables is false here")])
+    return (ip,)
 
 
 def _port_key(proto: Proto, ip: IPAddress, cport: int, counts: dict[str, int]) -> str:
-    base = f"{proto}:{ip}:{cport}"
+    base = f"{proto}:{_show(ip)}:{cport}"
     counts[base] = counts.get(base, 0) + 1
     return base if counts[base] == 1 else f"{base}#{counts[base]}"
 

@@ -25,9 +25,10 @@ DEFAULT_BRIDGE = "docker0"
 DEFAULT_MTU = 1500
 DEFAULT_PORTS = PortRange(49153, 65535)
 ANY = IPAddress("0.0.0.0")
+ANY6 = IPAddress("::")
 _COMMENT = re.compile(r'("(?:[^"\\]|\\.)*")|#.*')
 _BRACES = re.compile(r"\s*\{\s*")
-_UNSAFE = re.compile(r"[^A-Za-z0-9_./:@+,=\- ]")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_./:@+,=\[\]\- ]")
 
 
 @dataclass
@@ -47,6 +48,12 @@ class BridgeRecord:
     last: int = 0
     cursor: int = 0
     taken: dict[int, str] = field(default_factory=dict)  # address -> who holds it
+    ipv6: bool = False                   # the bridge has IPv6 (ipv6 true and a fixed-cidr-v6)
+    ipv6_span: Span | None = None        # where ipv6 is set for this bridge (its own line or the daemon's)
+    fixed6: m.At[IPNetwork] | None = None
+    network6: IPNetwork | None = None    # set by the bridges pass when the bridge has IPv6
+    address6: IPAddress | None = None
+    taken6: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -56,6 +63,7 @@ class ContainerRecord:
     bridge: str | None = None
     root: str | None = None          # net container: chain end
     address: IPAddress | None = None
+    address6: IPAddress | None = None
     mac: EUI | None = None
     mappings: list[ir.Mapping] = field(default_factory=list)
     exposed: set[tuple[Proto, int]] = field(default_factory=set)
@@ -82,6 +90,7 @@ class State:
         self.daemon = d
         self.firewall = d.iptables.value if d.iptables else True
         self.masq = (d.ip_masq.value if d.ip_masq else True) and self.firewall
+        self.firewall6 = (d.ip6tables.value if d.ip6tables else True) and self.firewall
         self.default_ip = d.ip.value if d.ip else ANY
         self.ports = d.port_range.value if d.port_range else DEFAULT_PORTS
         self.host = spec.host or m.HostDecl()
