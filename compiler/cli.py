@@ -174,6 +174,32 @@ def cmd_facts(args) -> int:
     return 0
 
 
+def cmd_graph(args) -> int:
+    from .emit import graph
+    fmt = args.format or (os.path.splitext(args.output)[1].lstrip(".").lower() if args.output else "dot")
+    if fmt not in graph.FORMATS:
+        raise _UserError(f"cannot tell the format from {args.output}: give --format {'|'.join(graph.FORMATS)}")
+    try:
+        if os.path.isdir(args.source):
+            data = graph.from_tree(args.source)
+        else:
+            data = graph.from_network(load(args.source).network)
+        body = graph.layout(graph.dot(data), fmt)
+    except graph.GraphError as exc:
+        raise _UserError(str(exc)) from None
+    if args.output is None:
+        if fmt == "png" and sys.stdout.isatty():
+            raise _UserError("a PNG on a terminal: give -o FILE or redirect standard output")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(body)
+        return 0
+    tmp = f"{args.output}.netc-tmp"
+    with open(tmp, "wb") as f:
+        f.write(body)
+    os.replace(tmp, args.output)
+    return 0
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError("expected a whole number of at least 1")
@@ -242,6 +268,17 @@ def parser() -> argparse.ArgumentParser:
                        description="Print a `host { ... }` block from this machine's /etc/resolv.conf and IPv4 "
                                    "routes, for the spec to keep (compile itself never reads the machine).")
     c.set_defaults(run=cmd_facts)
+
+    c = sub.add_parser("graph", help="the topology as a picture (Graphviz: dot, svg or png)",
+                       description="Draw the network: the host and its published ports, each bridge with its "
+                                   "subnet, gateway and icc, the containers with their addresses and ports, "
+                                   "links, p2p pairs and shared stacks. SRC is a spec, or an output folder "
+                                   "(drawn from its netc.json). Without -o the DOT text goes to standard output; "
+                                   "svg and png need Graphviz's dot program.")
+    c.add_argument("source", metavar="SPEC|OUT")
+    c.add_argument("-o", "--output", metavar="FILE", help="write the picture here (format from the extension)")
+    c.add_argument("--format", choices=["dot", "svg", "png"], help="dot (default without -o), svg or png")
+    c.set_defaults(run=cmd_graph)
 
     c = sub.add_parser("apply", help="apply an output tree to this host, all-or-nothing",
                        description="Run OUT/apply.sh with a progress line: 0 applied, 1 failed and rolled back.")

@@ -1,4 +1,5 @@
-"""Golden output trees: every golden case and every example, compiled and compared.
+"""Golden output trees: every golden case and every example, compiled and compared;
+and the topology picture of every example (golden/graph/<example>.dot).
 
 `pytest --update-golden` (or `make golden`) rewrites them and fails the run;
 review the diff with git before committing. A missing or orphaned golden file
@@ -14,7 +15,8 @@ import pytest
 from conftest import EXAMPLES, GOLDEN, ROOT
 from netc.backends import REGISTRY
 from netc.resolve.lock import Lock
-from netc.pipeline import compile as compile_spec
+from netc.emit import graph
+from netc.pipeline import compile as compile_spec, load
 
 CASES = sorted(p.parent for p in GOLDEN.glob("*/spec.netc"))
 SPECS = [(c.name, c / "spec.netc", c) for c in CASES] + \
@@ -50,3 +52,23 @@ def test_no_orphaned_cases():
     known = {s[2] for s in SPECS}
     stale = [p for p in (GOLDEN / "examples").iterdir() if p not in known] if (GOLDEN / "examples").exists() else []
     assert not stale, f"golden folders of examples that do not exist: {stale}"
+
+
+GRAPHS = sorted(EXAMPLES.glob("*.netc"))
+
+
+@pytest.mark.parametrize("spec", GRAPHS, ids=[p.stem for p in GRAPHS])
+def test_golden_graph(spec, golden):
+    """`netc graph` of every example, as DOT text (the layout is Graphviz's; test_graph.py renders it)."""
+    loaded = load(str(spec.relative_to(ROOT)), lock=Lock())
+    golden.check(GOLDEN / "graph" / f"{spec.stem}.dot", graph.dot(graph.from_network(loaded.network)))
+
+
+def test_no_orphaned_graphs(golden):
+    known = {f"{p.stem}.dot" for p in GRAPHS}
+    stale = sorted(p for p in (GOLDEN / "graph").glob("*") if p.name not in known) if (GOLDEN / "graph").exists() else []
+    if stale and golden.update:
+        for p in stale:
+            p.unlink()
+        pytest.fail(f"removed orphaned golden graphs {stale}")
+    assert not stale, f"golden graphs of examples that do not exist: {stale} (run `make golden`)"
