@@ -50,9 +50,10 @@ bench: system venv
 	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/pip install -q matplotlib 2>&1 | grep -v '^WARNING: Location' || true
 	$(BIN)/python bench/run.py
 
-# Rewrite golden/ from the current compiler (the run still fails; review the diff).
+# Rewrite golden/ from the current compiler: output trees, topology pictures and
+# diagnostics in every format (the run still fails; review the diff).
 golden: system venv
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_golden.py --update-golden || true
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_golden.py tests/test_diagnostics.py --update-golden || true
 	@echo "golden/ rewritten: review it with git diff before committing"
 
 # The differential test at length: N random topologies (default 200) per backend,

@@ -12,7 +12,7 @@ import os
 import sys
 
 from . import __version__
-from .diagnostics import CompileFailed, render_all
+from .diagnostics import FORMATS, CompileFailed, github_annotation, render_as
 from .emit.tree import TreeError, read_tree, write_tree
 from .pipeline import NETNS_PREFIX, load
 
@@ -30,15 +30,19 @@ def _prefix(text: str) -> str:
     return text
 
 
-def _report(diagnostics, sources) -> None:
-    text = render_all(diagnostics, sources)
+def _report(diagnostics, sources, fmt: str = "text") -> None:
+    """Diagnostics for people on standard error, or for tools (json, github) on standard output."""
+    text = render_as(fmt, diagnostics, sources)
     if text:
-        sys.stderr.write(text)
+        (sys.stderr if fmt == "text" else sys.stdout).write(text)
 
 
 def cmd_check(args) -> int:
+    if args.emit and args.format == "json":
+        raise _UserError("--emit ir prints text on standard output, where --format json puts its array: "
+                         "give one of them")
     loaded = load(args.spec, netns_prefix=args.netns_prefix)
-    _report(loaded.diagnostics, loaded.sources)
+    _report(loaded.diagnostics, loaded.sources, args.format)
     if args.emit == "ir":
         from .dump import dump
         sys.stdout.write(dump(loaded.network))
@@ -53,7 +57,7 @@ def cmd_compile(args) -> int:
     from .pipeline import compile as compile_spec, lock_path
     artifacts, loaded = compile_spec(args.spec, backend=args.backend, netns_prefix=args.netns_prefix,
                                      frozen=args.frozen or args.check)
-    _report(loaded.diagnostics, loaded.sources)
+    _report(loaded.diagnostics, loaded.sources, args.format)
     if args.check:
         import difflib
         have = read_tree(args.out) if os.path.isdir(args.out) else {}
@@ -63,7 +67,11 @@ def cmd_compile(args) -> int:
             if a == b:
                 continue
             differs += 1
-            sys.stdout.writelines(difflib.unified_diff(
+            if args.format == "github":
+                sys.stdout.write(github_annotation("error", "differs from the compiled output (run netc compile "
+                                                   "and commit the result)", file=os.path.join(args.out, name)) + "\n")
+            # Standard output holds only the JSON array under --format json.
+            (sys.stderr if args.format == "json" else sys.stdout).writelines(difflib.unified_diff(
                 (a or "").splitlines(True), (b or "").splitlines(True),
                 f"a/{name}" if a is not None else "/dev/null", f"b/{name}" if b is not None else "/dev/null"))
         if differs:
@@ -176,7 +184,7 @@ def cmd_facts(args) -> int:
 
 def cmd_graph(args) -> int:
     from .emit import graph
-    fmt = args.format or (os.path.splitext(args.output)[1].lstrip(".").lower() if args.output else "dot")
+    fmt = args.picture or (os.path.splitext(args.output)[1].lstrip(".").lower() if args.output else "dot")
     if fmt not in graph.FORMATS:
         raise _UserError(f"cannot tell the format from {args.output}: give --format {'|'.join(graph.FORMATS)}")
     try:
@@ -218,6 +226,9 @@ def parser() -> argparse.ArgumentParser:
                                    "Exit 0 when it is valid, 2 when it has errors.")
     c.add_argument("spec", metavar="SPEC")
     c.add_argument("--emit", choices=["ir"], help="also print the resolved network (a stable text dump)")
+    c.add_argument("--format", choices=FORMATS, default="text",
+                   help="diagnostics as text on standard error (default), or on standard output as one JSON "
+                        "array or as GitHub Actions annotations")
     c.add_argument("--netns-prefix", default=NETNS_PREFIX, type=_prefix,
                    help=f"prefix of the containers' namespace names (default {NETNS_PREFIX})")
     c.set_defaults(run=cmd_check)
@@ -235,6 +246,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--frozen", action="store_true", help="fail instead of changing SPEC.lock (for CI)")
     c.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 with a unified diff where OUT differs from the compiled output")
+    c.add_argument("--format", choices=FORMATS, default="text",
+                   help="diagnostics as text (default), json or github, as for check; under json the diff "
+                        "of --check goes to standard error")
     c.set_defaults(run=cmd_compile)
 
     c = sub.add_parser("explain", help="what the compiled rules do to one packet, rule by rule",
@@ -277,7 +291,8 @@ def parser() -> argparse.ArgumentParser:
                                    "svg and png need Graphviz's dot program.")
     c.add_argument("source", metavar="SPEC|OUT")
     c.add_argument("-o", "--output", metavar="FILE", help="write the picture here (format from the extension)")
-    c.add_argument("--format", choices=["dot", "svg", "png"], help="dot (default without -o), svg or png")
+    c.add_argument("--format", dest="picture", choices=["dot", "svg", "png"],
+                   help="dot (default without -o), svg or png")
     c.set_defaults(run=cmd_graph)
 
     c = sub.add_parser("apply", help="apply an output tree to this host, all-or-nothing",
@@ -297,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except CompileFailed as exc:
-        _report(exc.diagnostics, exc.sources)
+        _report(exc.diagnostics, exc.sources, getattr(args, "format", "text"))
         return 2
     except (_UserError, TreeError) as exc:
         sys.stderr.write(f"netc: error: {exc}\n")
