@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.installed
 
 system:
 	@missing=""; \
-	for pair in ip:iproute2 iptables-restore:iptables nft:nftables dot:graphviz runc:runc busybox:busybox-static; do \
+	for pair in ip:iproute2 iptables-restore:iptables nft:nftables dot:graphviz runc:runc busybox:busybox-static zsh:zsh; do \
 	  cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || missing="$$missing $$pkg"; \
 	done; \

@@ -12,6 +12,7 @@ import os
 import sys
 
 from . import __version__
+from .completion import FILE, NAMES, OUT, SPEC
 from .diagnostics import FORMATS, CompileFailed, github_annotation, render_as
 from .emit.tree import TreeError, read_tree, write_tree
 from .pipeline import NETNS_PREFIX, load
@@ -94,22 +95,19 @@ def _run_script(script: str, verb: str) -> int:
     import subprocess
     if not os.path.isfile(script):
         raise _UserError(f"{script} does not exist: give the folder `netc compile -o` wrote")
-    tty = sys.stderr.isatty()
+    from .progress import Progress
+    line = Progress(sys.stderr)
     env = {**os.environ, "NETC_PROGRESS": "1"}
     proc = subprocess.Popen(["sh", script], stderr=subprocess.PIPE, text=True, env=env)
-    for line in proc.stderr:
-        if line.startswith("netc-progress "):
-            _, number, name = line.rstrip("\n").split(" ", 2)
-            if tty:
-                sys.stderr.write(f"\r\033[Knetc: {verb}: step {number}: {name[:70]}")
-                sys.stderr.flush()
+    for text in proc.stderr:
+        if text.startswith("netc-progress "):
+            _, number, name = (text.rstrip("\n").split(" ", 2) + ["", ""])[:3]
+            line.show(f"netc: {verb}: step {number}: {name[:70]}")
             continue
-        if tty:
-            sys.stderr.write("\r\033[K")
-        sys.stderr.write(line)
+        line.clear()
+        sys.stderr.write(text)
     rc = proc.wait()
-    if tty:
-        sys.stderr.write("\r\033[K")
+    line.clear()
     return 0 if rc == 0 else 1
 
 
@@ -160,8 +158,7 @@ def cmd_verify(args) -> int:
     for backend in backends:
         probes = verify.run(lambda prefix: load(args.spec, netns_prefix=prefix).network, backend,
                             args.sample, lambda text, b=backend: say(f"[{b}] {text}"))
-        if sys.stderr.isatty():
-            sys.stderr.write("\r\033[K")
+        say.clear()
         results[backend] = probes
         bad += sum(not p.agrees for p in probes)
     if args.json:
@@ -208,6 +205,27 @@ def cmd_graph(args) -> int:
     return 0
 
 
+def cmd_completion(args) -> int:
+    from .completion import script
+    sys.stdout.write(script(parser(), args.shell))
+    return 0
+
+
+def cmd_names(args) -> int:
+    """For the completion scripts: the names explain (SPEC) or run-config (OUT) takes, one a line."""
+    from .completion import names
+    if os.path.isdir(args.source):
+        from .emit.graph import GraphError, from_tree
+        try:
+            found = [c["name"] for c in from_tree(args.source)["containers"]]
+        except GraphError as exc:
+            raise _UserError(str(exc)) from None
+    else:
+        found = names(load(args.source).network)
+    sys.stdout.write("".join(f"{n}\n" for n in found))
+    return 0
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError("expected a whole number of at least 1")
@@ -224,7 +242,7 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="parse and resolve a spec; print diagnostics",
                        description="Parse and resolve SPEC and print every error and warning. "
                                    "Exit 0 when it is valid, 2 when it has errors.")
-    c.add_argument("spec", metavar="SPEC")
+    c.add_argument("spec", metavar="SPEC").complete = SPEC
     c.add_argument("--emit", choices=["ir"], help="also print the resolved network (a stable text dump)")
     c.add_argument("--format", choices=FORMATS, default="text",
                    help="diagnostics as text on standard error (default), or on standard output as one JSON "
@@ -238,8 +256,8 @@ def parser() -> argparse.ArgumentParser:
                        description="Compile SPEC into the folder OUT: apply.sh, teardown.sh, the firewall "
                                    "rules, containers/NAME/{hosts,resolv.conf,hostname} and netc.json. "
                                    "Writes SPEC.lock beside the spec with every allocated value.")
-    c.add_argument("spec", metavar="SPEC")
-    c.add_argument("-o", "--out", required=True, metavar="OUT", help="the output folder")
+    c.add_argument("spec", metavar="SPEC").complete = SPEC
+    c.add_argument("-o", "--out", required=True, metavar="OUT", help="the output folder").complete = OUT
     c.add_argument("--backend", choices=sorted(REGISTRY), default="iptables", help="firewall backend")
     c.add_argument("--netns-prefix", default=NETNS_PREFIX, type=_prefix,
                    help=f"prefix of the containers' namespace names (default {NETNS_PREFIX})")
@@ -258,9 +276,9 @@ def parser() -> argparse.ArgumentParser:
                                    "outside, or addresses; host:PORT is the host's outside address "
                                    "(198.51.100.1; 127.0.0.1 when the host sends), outside is 198.51.100.2. "
                                    "Without --backend both backends answer, and must agree.")
-    c.add_argument("spec", metavar="SPEC")
-    c.add_argument("--from", dest="source", required=True, metavar="A")
-    c.add_argument("--to", required=True, metavar="B[:PORT[/PROTO]]")
+    c.add_argument("spec", metavar="SPEC").complete = SPEC
+    c.add_argument("--from", dest="source", required=True, metavar="A").complete = NAMES
+    c.add_argument("--to", required=True, metavar="B[:PORT[/PROTO]]").complete = NAMES
     c.add_argument("--backend", choices=sorted(REGISTRY))
     c.add_argument("--json", action="store_true", help="print an object: verdict, delivered_to, translations, steps")
     c.set_defaults(run=cmd_explain)
@@ -271,7 +289,7 @@ def parser() -> argparse.ArgumentParser:
                                    "unexposed port, every publish from outside, the host and a container, "
                                    "hairpin, egress, p2p), compare each with explain's prediction, and tear "
                                    "down. Exit 0 when all agree, 1 otherwise. Needs root.")
-    c.add_argument("spec", metavar="SPEC")
+    c.add_argument("spec", metavar="SPEC").complete = SPEC
     c.add_argument("--backend", choices=sorted(REGISTRY), help="one backend (default: both)")
     c.add_argument("--sample", type=_positive, metavar="N", help="at most N probes per backend (a fixed sample)")
     c.add_argument("--json", action="store_true", help="print every probe as JSON")
@@ -289,20 +307,36 @@ def parser() -> argparse.ArgumentParser:
                                    "links, p2p pairs and shared stacks. SRC is a spec, or an output folder "
                                    "(drawn from its netc.json). Without -o the DOT text goes to standard output; "
                                    "svg and png need Graphviz's dot program.")
-    c.add_argument("source", metavar="SPEC|OUT")
-    c.add_argument("-o", "--output", metavar="FILE", help="write the picture here (format from the extension)")
+    c.add_argument("source", metavar="SPEC|OUT").complete = SPEC
+    c.add_argument("-o", "--output", metavar="FILE",
+                   help="write the picture here (format from the extension)").complete = FILE
     c.add_argument("--format", dest="picture", choices=["dot", "svg", "png"],
                    help="dot (default without -o), svg or png")
     c.set_defaults(run=cmd_graph)
 
+    from .completion import SHELLS
+    c = sub.add_parser("completion", help="print a shell completion script (bash or zsh)",
+                       description="Print a completion script for bash or zsh: subcommands, options, backends "
+                                   "and formats, spec files, and for explain --from/--to the container names of "
+                                   "the spec given earlier on the line. bash: `source <(netc completion bash)` "
+                                   "(or save it in ~/.local/share/bash-completion/completions/netc); zsh: save "
+                                   "`netc completion zsh` as _netc in a folder of $fpath.")
+    c.add_argument("shell", choices=SHELLS)
+    c.set_defaults(run=cmd_completion)
+
+    # Hidden (no help): what the completion scripts ask for.
+    c = sub.add_parser("_names", description="Print the names explain (SPEC) or run-config (OUT) takes.")
+    c.add_argument("source", metavar="SPEC|OUT")
+    c.set_defaults(run=cmd_names)
+
     c = sub.add_parser("apply", help="apply an output tree to this host, all-or-nothing",
                        description="Run OUT/apply.sh with a progress line: 0 applied, 1 failed and rolled back.")
-    c.add_argument("out", metavar="OUT")
+    c.add_argument("out", metavar="OUT").complete = OUT
     c.set_defaults(run=cmd_apply)
 
     c = sub.add_parser("teardown", help="remove what netc applied on this host",
                        description="Run OUT/teardown.sh.")
-    c.add_argument("out", metavar="OUT")
+    c.add_argument("out", metavar="OUT").complete = OUT
     c.set_defaults(run=cmd_teardown)
     return p
 
