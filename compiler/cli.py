@@ -13,7 +13,7 @@ import sys
 
 from . import __version__
 from .completion import FILE, NAMES, OUT, SPEC
-from .diagnostics import FORMATS, CompileFailed, github_annotation, render_as
+from .diagnostics import FORMATS, CompileFailed, github_annotation, render_as, render_runs
 from .emit.tree import TreeError, read_tree, write_tree
 from .pipeline import NETNS_PREFIX, load
 
@@ -32,8 +32,11 @@ def _prefix(text: str) -> str:
 
 
 def _report(diagnostics, sources, fmt: str = "text") -> None:
+    _write_diagnostics(render_as(fmt, diagnostics, sources), fmt)
+
+
+def _write_diagnostics(text: str, fmt: str) -> None:
     """Diagnostics for people on standard error, or for tools (json, github) on standard output."""
-    text = render_as(fmt, diagnostics, sources)
     if text:
         (sys.stderr if fmt == "text" else sys.stdout).write(text)
 
@@ -42,8 +45,19 @@ def cmd_check(args) -> int:
     if args.emit and args.format == "json":
         raise _UserError("--emit ir prints text on standard output, where --format json puts its array: "
                          "give one of them")
-    loaded = load(args.spec, netns_prefix=args.netns_prefix)
-    _report(loaded.diagnostics, loaded.sources, args.format)
+    if args.emit and len(args.spec) > 1:
+        raise _UserError("--emit ir prints one network: give one SPEC")
+    runs, failed, loaded = [], False, None
+    for spec in args.spec:  # every spec is checked, also after one with errors
+        try:
+            loaded = load(spec, netns_prefix=args.netns_prefix)
+            runs.append((loaded.diagnostics, loaded.sources))
+        except CompileFailed as exc:
+            runs.append((exc.diagnostics, exc.sources))
+            failed = True
+    _write_diagnostics(render_runs(args.format, runs), args.format)
+    if failed:
+        return 2
     if args.emit == "ir":
         from .dump import dump
         sys.stdout.write(dump(loaded.network))
@@ -239,10 +253,10 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    c = sub.add_parser("check", help="parse and resolve a spec; print diagnostics",
-                       description="Parse and resolve SPEC and print every error and warning. "
-                                   "Exit 0 when it is valid, 2 when it has errors.")
-    c.add_argument("spec", metavar="SPEC").complete = SPEC
+    c = sub.add_parser("check", help="parse and resolve specs; print diagnostics",
+                       description="Parse and resolve each SPEC and print every error and warning. "
+                                   "Exit 0 when all are valid, 2 when any has errors.")
+    c.add_argument("spec", metavar="SPEC", nargs="+").complete = SPEC
     c.add_argument("--emit", choices=["ir"], help="also print the resolved network (a stable text dump)")
     c.add_argument("--format", choices=FORMATS, default="text",
                    help="diagnostics as text on standard error (default), or on standard output as one JSON "

@@ -214,12 +214,14 @@ def to_json(diagnostic: Diagnostic, sources: Sources) -> dict:
     }
 
 
+def _json_array(objects: list[dict]) -> str:
+    items = [json.dumps(o, ensure_ascii=False) for o in objects]
+    return "[\n  " + ",\n  ".join(items) + "\n]\n" if items else "[]\n"
+
+
 def render_json(diagnostics: Iterable[Diagnostic], sources: Sources) -> str:
     """Every diagnostic as one JSON array (an empty one when there are none), one object a line."""
-    items = [json.dumps(to_json(d, sources), ensure_ascii=False) for d in diagnostics]
-    if not items:
-        return "[]\n"
-    return "[\n  " + ",\n  ".join(items) + "\n]\n"
+    return _json_array([to_json(d, sources) for d in diagnostics])
 
 
 def _github_data(text: str) -> str:
@@ -258,3 +260,12 @@ def render_github(diagnostics: Iterable[Diagnostic], sources: Sources) -> str:
 
 def render_as(fmt: str, diagnostics: Iterable[Diagnostic], sources: Sources) -> str:
     return {"text": render_all, "json": render_json, "github": render_github}[fmt](list(diagnostics), sources)
+
+
+def render_runs(fmt: str, runs: Iterable[tuple[Iterable[Diagnostic], Sources]]) -> str:
+    """The diagnostics of several specs, each with its sources: one after the other, and for
+    json one array holding them all."""
+    runs = list(runs)
+    if fmt == "json":
+        return _json_array([to_json(d, sources) for diagnostics, sources in runs for d in diagnostics])
+    return "".join(render_as(fmt, diagnostics, sources) for diagnostics, sources in runs)
