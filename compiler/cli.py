@@ -219,6 +219,29 @@ def cmd_graph(args) -> int:
     return 0
 
 
+def cmd_run_config(args) -> int:
+    import json
+    from .emit import oci
+    from .emit.graph import GraphError, from_tree
+    try:
+        data = from_tree(args.out)
+        part = oci.snippet(data, args.name, os.path.abspath(args.rootfs) if args.rootfs else None)
+        if args.base:
+            with open(args.base, encoding="utf-8") as f:
+                try:
+                    base = json.load(f)
+                except json.JSONDecodeError as exc:
+                    raise _UserError(f"{args.base} is not JSON: {exc}") from None
+            part = oci.merge(base, part)
+    except (GraphError, oci.RunConfigError) as exc:
+        raise _UserError(str(exc)) from None
+    if oci.container(data, args.name).get("mode") == "host":
+        sys.stderr.write(f"netc: {args.name} is net host: it runs in the host's network namespace, "
+                         "with the host's files (no network namespace, no mounts)\n")
+    sys.stdout.write(json.dumps(part, indent=2) + "\n")
+    return 0
+
+
 def cmd_completion(args) -> int:
     from .completion import script
     sys.stdout.write(script(parser(), args.shell))
@@ -327,6 +350,21 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--format", dest="picture", choices=["dot", "svg", "png"],
                    help="dot (default without -o), svg or png")
     c.set_defaults(run=cmd_graph)
+
+    c = sub.add_parser("run-config", help="the OCI runtime configuration that puts a real container into OUT's network",
+                       description="Print the part of an OCI runtime configuration (config.json of runc, crun, "
+                                   "youki) that runs container NAME in the network namespace netc applied: "
+                                   "linux.namespaces (network by path, uts), hostname, and /etc/hosts, "
+                                   "/etc/resolv.conf, /etc/hostname bound from /etc/netns/NAMESPACE/. With --base, "
+                                   "the whole configuration with those parts replaced. docs/runtimes.md has the "
+                                   "steps for runc, podman, systemd-nspawn and ip netns exec.")
+    c.add_argument("out", metavar="OUT").complete = OUT
+    c.add_argument("name", metavar="NAME").complete = NAMES
+    c.add_argument("--rootfs", metavar="PATH", help="the container's root file system (root.path)").complete = OUT
+    c.add_argument("--base", metavar="CONFIG",
+                   help="an OCI config.json (e.g. from `runc spec`) to print whole, with netc's parts put in"
+                   ).complete = FILE
+    c.set_defaults(run=cmd_run_config)
 
     from .completion import SHELLS
     c = sub.add_parser("completion", help="print a shell completion script (bash or zsh)",
