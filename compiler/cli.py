@@ -1,4 +1,8 @@
-"""The command line: the only part of netc that writes files or prints.
+"""The command line: a thin layer over the pure entry points (pipeline.py).
+
+Each command parses its arguments, calls the stage that does the work, and
+prints the result; writing an output tree is emit/tree.py's, and the kernel
+tools (apply, verify) run their own scripts and probes.
 
 Exit statuses: 0 success, 1 a difference (compile --check) or a failed apply,
 2 errors in the spec or the command line. No traceback reaches a user: an
@@ -14,7 +18,7 @@ import sys
 from . import __version__
 from .completion import FILE, NAMES, OUT, SPEC
 from .diagnostics import FORMATS, CompileFailed, github_annotation, render_as, render_runs
-from .emit.tree import TreeError, read_tree, write_tree
+from .emit.tree import TreeError, read_data, read_tree, write_tree
 from .pipeline import NETNS_PREFIX, load
 
 
@@ -59,8 +63,8 @@ def cmd_check(args) -> int:
     if failed:
         return 2
     if args.emit == "ir":
-        from .dump import dump
-        sys.stdout.write(dump(loaded.network))
+        from .emit.netjson import network_json
+        sys.stdout.write(network_json(loaded.network, None) + "\n")
     return 0
 
 
@@ -109,7 +113,7 @@ def _run_script(script: str, verb: str) -> int:
     import subprocess
     if not os.path.isfile(script):
         raise _UserError(f"{script} does not exist: give the folder `netc compile -o` wrote")
-    from .progress import Progress
+    from .prove.progress import Progress
     line = Progress(sys.stderr)
     env = {**os.environ, "NETC_PROGRESS": "1"}
     proc = subprocess.Popen(["sh", script], stderr=subprocess.PIPE, text=True, env=env)
@@ -195,14 +199,9 @@ def cmd_facts(args) -> int:
 
 def cmd_graph(args) -> int:
     from .emit import graph
-    fmt = args.picture or (os.path.splitext(args.output)[1].lstrip(".").lower() if args.output else "dot")
-    if fmt not in graph.FORMATS:
-        raise _UserError(f"cannot tell the format from {args.output}: give --format {'|'.join(graph.FORMATS)}")
     try:
-        if os.path.isdir(args.source):
-            data = graph.from_tree(args.source)
-        else:
-            data = graph.from_network(load(args.source).network)
+        fmt = graph.format_for(args.output, args.picture)
+        data = read_data(args.source) if os.path.isdir(args.source) else graph.from_network(load(args.source).network)
         body = graph.layout(graph.dot(data), fmt)
     except graph.GraphError as exc:
         raise _UserError(str(exc)) from None
@@ -212,32 +211,21 @@ def cmd_graph(args) -> int:
         sys.stdout.flush()
         sys.stdout.buffer.write(body)
         return 0
-    tmp = f"{args.output}.netc-tmp"
-    with open(tmp, "wb") as f:
+    with open(f"{args.output}.netc-tmp", "wb") as f:
         f.write(body)
-    os.replace(tmp, args.output)
+    os.replace(f"{args.output}.netc-tmp", args.output)
     return 0
 
 
 def cmd_run_config(args) -> int:
     import json
     from .emit import oci
-    from .emit.graph import GraphError, from_tree
     try:
-        data = from_tree(args.out)
-        part = oci.snippet(data, args.name, os.path.abspath(args.rootfs) if args.rootfs else None)
-        if args.base:
-            with open(args.base, encoding="utf-8") as f:
-                try:
-                    base = json.load(f)
-                except json.JSONDecodeError as exc:
-                    raise _UserError(f"{args.base} is not JSON: {exc}") from None
-            part = oci.merge(base, part)
-    except (GraphError, oci.RunConfigError) as exc:
+        part, note = oci.run_config(read_data(args.out), args.name, args.rootfs, args.base)
+    except oci.RunConfigError as exc:
         raise _UserError(str(exc)) from None
-    if oci.container(data, args.name).get("mode") == "host":
-        sys.stderr.write(f"netc: {args.name} is net host: it runs in the host's network namespace, "
-                         "with the host's files (no network namespace, no mounts)\n")
+    if note:
+        sys.stderr.write(f"netc: {note}\n")
     sys.stdout.write(json.dumps(part, indent=2) + "\n")
     return 0
 
@@ -252,11 +240,7 @@ def cmd_names(args) -> int:
     """For the completion scripts: the names explain (SPEC) or run-config (OUT) takes, one a line."""
     from .completion import names
     if os.path.isdir(args.source):
-        from .emit.graph import GraphError, from_tree
-        try:
-            found = [c["name"] for c in from_tree(args.source)["containers"]]
-        except GraphError as exc:
-            raise _UserError(str(exc)) from None
+        found = [c["name"] for c in read_data(args.source)["containers"]]
     else:
         found = names(load(args.source).network)
     sys.stdout.write("".join(f"{n}\n" for n in found))
@@ -280,7 +264,7 @@ def parser() -> argparse.ArgumentParser:
                        description="Parse and resolve each SPEC and print every error and warning. "
                                    "Exit 0 when all are valid, 2 when any has errors.")
     c.add_argument("spec", metavar="SPEC", nargs="+").complete = SPEC
-    c.add_argument("--emit", choices=["ir"], help="also print the resolved network (a stable text dump)")
+    c.add_argument("--emit", choices=["ir"], help="also print the resolved network (the IR as netc.json holds it, one item a line)")
     c.add_argument("--format", choices=FORMATS, default="text",
                    help="diagnostics as text on standard error (default), or on standard output as one JSON "
                         "array or as GitHub Actions annotations")
@@ -339,40 +323,31 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(run=cmd_facts)
 
     c = sub.add_parser("graph", help="the topology as a picture (Graphviz: dot, svg or png)",
-                       description="Draw the network: the host and its published ports, each bridge with its "
-                                   "subnet, gateway and icc, the containers with their addresses and ports, "
-                                   "links, p2p pairs and shared stacks. SRC is a spec, or an output folder "
-                                   "(drawn from its netc.json). Without -o the DOT text goes to standard output; "
-                                   "svg and png need Graphviz's dot program.")
+                       description="Draw the host, bridges, containers, publishes, links and p2p pairs of a spec, "
+                                   "or of an output folder (from its netc.json). Without -o the DOT text goes to "
+                                   "standard output; svg and png need Graphviz's dot program.")
     c.add_argument("source", metavar="SPEC|OUT").complete = SPEC
-    c.add_argument("-o", "--output", metavar="FILE",
-                   help="write the picture here (format from the extension)").complete = FILE
+    c.add_argument("-o", "--output", metavar="FILE", help="write the picture here (format: its extension)").complete = FILE
     c.add_argument("--format", dest="picture", choices=["dot", "svg", "png"],
                    help="dot (default without -o), svg or png")
     c.set_defaults(run=cmd_graph)
 
     c = sub.add_parser("run-config", help="the OCI runtime configuration that puts a real container into OUT's network",
-                       description="Print the part of an OCI runtime configuration (config.json of runc, crun, "
-                                   "youki) that runs container NAME in the network namespace netc applied: "
-                                   "linux.namespaces (network by path, uts), hostname, and /etc/hosts, "
-                                   "/etc/resolv.conf, /etc/hostname bound from /etc/netns/NAMESPACE/. With --base, "
-                                   "the whole configuration with those parts replaced. docs/runtimes.md has the "
-                                   "steps for runc, podman, systemd-nspawn and ip netns exec.")
+                       description="Print the OCI config.json parts (network namespace by path, uts, hostname, "
+                                   "netc's hosts, resolv.conf and hostname bound read-only) that run container NAME "
+                                   "in the network netc applied; with --base, that config whole. See docs/runtimes.md.")
     c.add_argument("out", metavar="OUT").complete = OUT
     c.add_argument("name", metavar="NAME").complete = NAMES
     c.add_argument("--rootfs", metavar="PATH", help="the container's root file system (root.path)").complete = OUT
-    c.add_argument("--base", metavar="CONFIG",
-                   help="an OCI config.json (e.g. from `runc spec`) to print whole, with netc's parts put in"
-                   ).complete = FILE
+    c.add_argument("--base", metavar="CONFIG", help="an OCI config.json (`runc spec`) to print with netc's parts "
+                                                    "put in").complete = FILE
     c.set_defaults(run=cmd_run_config)
 
     from .completion import SHELLS
     c = sub.add_parser("completion", help="print a shell completion script (bash or zsh)",
-                       description="Print a completion script for bash or zsh: subcommands, options, backends "
-                                   "and formats, spec files, and for explain --from/--to the container names of "
-                                   "the spec given earlier on the line. bash: `source <(netc completion bash)` "
-                                   "(or save it in ~/.local/share/bash-completion/completions/netc); zsh: save "
-                                   "`netc completion zsh` as _netc in a folder of $fpath.")
+                       description="Print a completion script (for explain --from/--to: the container names of "
+                                   "the spec on the line). bash: source <(netc completion bash); zsh: save it as "
+                                   "_netc in a folder of $fpath.")
     c.add_argument("shell", choices=SHELLS)
     c.set_defaults(run=cmd_completion)
 

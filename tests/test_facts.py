@@ -26,7 +26,7 @@ def test_host_block_from_resolv_conf_and_routes(tmp_path):
     spec = write_spec(tmp_path, text + "container c {}\n")
     r = netc("check", str(spec), "--emit", "ir")
     assert r.returncode == 0, r.stderr
-    assert "network=10.1.0.0/16" in r.stdout  # 172.17/16 is routed, 10.0.42.1/16 holds a nameserver
+    assert '"network": "10.1.0.0/16"' in r.stdout  # 172.17/16 is routed, 10.0.42.1/16 holds a nameserver
 
 
 def test_facts_command_prints_a_valid_block(tmp_path):

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from netc import pipeline
-from netc.emit import fork, render as output
+from netc.emit import fork, netjson, render as output
+
+import oracles
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted(str(p) for p in (ROOT / "golden").glob("*/spec.netc")) + \
@@ -19,10 +21,10 @@ def test_network_json_is_the_plain_encoding(spec):
     import json
     network = pipeline.load(spec).network
     for backend in ("iptables", "nftables"):
-        text = output.network_json(network, backend)
-        assert text == output.network_json_reference(network, backend)
+        text = netjson.network_json(network, backend)
+        assert text == oracles.network_json_reference(network, backend)
         data = json.loads(text)
-        assert data == json.loads(json.dumps(output._data(network, backend)))
+        assert data == json.loads(json.dumps(oracles._data(network, backend)))
         # one container and one rule per line
         assert len(data["containers"]) + len(data["rules"]) <= text.count("\n")
 
@@ -34,7 +36,7 @@ def test_network_json_on_a_generated_spec(tmp_path):
     spec = tmp_path / "spec.netc"
     spec.write_text(gen.generate(300))
     network = pipeline.load(str(spec)).network
-    assert output.network_json(network, "iptables") == output.network_json_reference(network, "iptables")
+    assert netjson.network_json(network, "iptables") == oracles.network_json_reference(network, "iptables")
 
 
 def _generated(tmp_path, n: int):

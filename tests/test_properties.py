@@ -38,12 +38,12 @@ from hypothesis import strategies as st
 import netc.cli
 from netc.frontend import scan
 from netc.diagnostics import CompileFailed, Reporter, Span
-from netc.dump import dump
+from netc.emit.netjson import network_json
 from netc.resolve.lock import Lock
 from netc.values import NetKind
 from netc.frontend.parse import parse_text
 from netc.pipeline import load
-from netc.resolve.resolver import veth_name
+from netc.resolve.interfaces import veth_name
 from netc.frontend.syntax import Block, Option, Word
 
 # Shrinking a failure can take minutes; CI reports the unshrunk example.
@@ -449,10 +449,10 @@ def test_valid_specs_load_and_allocate_soundly(text):
             drawn = any(mp.drawn and port in mp.host_ports for mp in first.network.container(who).mappings)
             assert not drawn or lo <= port <= hi, f"{who}: drawn port {port} outside port-range {lo}-{hi}"
         again = _load(path)
-        assert dump(again.network) == dump(first.network)
+        assert network_json(again.network, None) == network_json(first.network, None)
         assert again.lock.to_text() == first.lock.to_text()
         locked = _load(path, lock=first.lock)
-        assert dump(locked.network) == dump(first.network)
+        assert network_json(locked.network, None) == network_json(first.network, None)
         assert locked.lock.to_text() == first.lock.to_text()
 
 
@@ -525,7 +525,7 @@ def test_damaged_lock_never_breaks_a_valid_spec(text, data):
         for b in loaded.network.bridges:
             assert b.address not in (b.network.network, b.network.broadcast), b
         again = _load(path, lock=loaded.lock)  # the new lock is a fixed point
-        assert dump(again.network) == dump(loaded.network)
+        assert network_json(again.network, None) == network_json(loaded.network, None)
         assert again.lock.to_text() == loaded.lock.to_text()
 
 

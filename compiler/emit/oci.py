@@ -25,6 +25,8 @@ no network namespace (it shares the host's) and keeps the host's files; a
 from __future__ import annotations
 
 import copy
+import json
+import os
 
 NETNS_DIR = "/var/run/netns"
 ETC_NETNS = "/etc/netns"
@@ -91,3 +93,19 @@ def merge(base: dict, part: dict) -> dict:
     if "root" in part:
         out.setdefault("root", {})["path"] = part["root"]["path"]
     return out
+
+
+def run_config(data: dict, name: str, rootfs: str | None = None, base: str | None = None) -> tuple[dict, str | None]:
+    """What `netc run-config` prints, and a note for the user (or None)."""
+    part = snippet(data, name, os.path.abspath(rootfs) if rootfs else None)
+    if base is not None:
+        try:
+            with open(base, encoding="utf-8") as f:
+                part = merge(json.load(f), part)
+        except json.JSONDecodeError as exc:
+            raise RunConfigError(f"{base} is not JSON: {exc}") from None
+    note = None
+    if container(data, name).get("mode") == "host":
+        note = (f"{name} is net host: it runs in the host's network namespace, with the host's files "
+                "(no network namespace, no mounts)")
+    return part, note

@@ -220,7 +220,7 @@ def table(probes: list[Probe], only_differences: bool = False) -> str:
 def progress_printer(stream=sys.stderr):
     """say(text): a progress line on a terminal (compiler/progress.py); in a log, every message
     but the intermediate counts ("probed 6/20"). say.clear() removes the line."""
-    from ..progress import Progress
+    from .progress import Progress
     line = Progress(stream)
 
     def say(text: str) -> None:
