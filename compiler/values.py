@@ -7,6 +7,7 @@ them; they live here so that no later stage imports the front end.
 from __future__ import annotations
 
 import enum
+import socket
 from dataclasses import dataclass
 
 
@@ -50,3 +51,21 @@ class Family(enum.IntEnum):
 
     def __str__(self) -> str:
         return f"IPv{self.value}"
+
+
+_TEXT: dict[tuple[int, int], str] = {}
+
+
+def address_text(address) -> str:
+    """An address (netaddr's IPAddress) as netaddr writes it, fast: IPv6 through the C library's
+    inet_ntop (RFC 5952, the same text; netaddr's own took a third of compiling 10,000
+    dual-stack containers), each address once."""
+    key = (address.version, int(address))
+    text = _TEXT.get(key)
+    if text is None:
+        if key[0] == 6:
+            text = socket.inet_ntop(socket.AF_INET6, key[1].to_bytes(16, "big"))
+        else:
+            text = str(address)
+        text = _TEXT[key] = text
+    return text

@@ -122,3 +122,104 @@ def test_bad_targets():
     with pytest.raises(ExplainError):
         from netc.prove.explain import parse_target
         parse_target("db:99999")
+
+
+# ------------------------------------------------------------------ IPv6
+# The same semantics in IPv6 on a dual-stack bridge (LANGUAGE.md "IPv6 (dual stack)").
+
+SPEC6 = """
+daemon { icc false; ipv6 true; fixed-cidr-v6 2001:db8:1::/64 }
+bridge four { bip 10.10.0.1/24; ipv6 false }
+bridge six { bip 10.20.0.1/24; fixed-cidr-v6 2001:db8:6::/64 }
+container db { expose 5432, 53/udp }
+container web {
+    link db:database
+    publish 8080:80
+    publish 0.0.0.0:8081:81
+    publish [::]:8082:82
+    publish [2001:db8:ff::1]:8443:443
+    publish 5353:53/udp
+}
+container lone {}
+container far { net six; publish 9090:80 }
+container old { net four }
+container side { net container:web }
+"""
+GW6, H6, O6 = "2001:db8:1::1", "2001:db8:ff::1", "2001:db8:ff::2"
+DB6, WEB6, LONE6, FAR6 = "2001:db8:1::242:ac11:2", "2001:db8:1::242:ac11:3", "2001:db8:1::242:ac11:4", \
+    "2001:db8:6::242:a14:2"
+
+CASES6 = [
+    ("web", f"[{DB6}]:5432", "accept", "db", WEB6, "a link, in IPv6"),
+    ("web", f"[{DB6}]:53/udp", "accept", "db", WEB6, "a link, udp, in IPv6"),
+    ("web", f"[{DB6}]:6000", "drop", None, None, "icc false in IPv6: not exposed"),
+    ("db", f"[{WEB6}]:5432", "drop", None, None, "icc false in IPv6: links are one way"),
+    ("lone", f"[{DB6}]:5432", "drop", None, None, "icc false in IPv6: no link"),
+    ("outside", f"[{H6}]:8080", "accept", "web", O6, "publish 8080:80 is in both families"),
+    ("outside", "host:8080", "accept", "web", "198.51.100.2", "... and in IPv4"),
+    ("outside", f"[{H6}]:8081", "drop", "host", None, "0.0.0.0: IPv4 only"),
+    ("outside", "host:8081", "accept", "web", "198.51.100.2", "0.0.0.0 in IPv4"),
+    ("outside", f"[{H6}]:8082", "accept", "web", O6, "[::]: IPv6"),
+    ("outside", "host:8082", "drop", "host", None, "[::]: not IPv4"),
+    ("outside", f"[{H6}]:8443", "accept", "web", O6, "one IPv6 host address"),
+    ("outside", f"[{H6}]:5353/udp", "accept", "web", O6, "a udp publish, IPv6"),
+    ("host", f"[{H6}]:8080", "accept", "web", GW6, "the host reaches an IPv6 publish, masqueraded"),
+    ("host", "[::1]:8080", "drop", "host", None, "::1 is never translated: the host's own"),
+    ("lone", f"[{H6}]:8080", "accept", "web", LONE6, "another container's IPv6 publish"),
+    ("web", f"[{H6}]:8080", "accept", "web", GW6, "hairpin in IPv6"),
+    ("far", f"[{H6}]:8080", "accept", "web", GW6, "from another bridge, in IPv6"),
+    ("web", f"[{FAR6}]:80", "drop", None, None, "bridges are isolated in IPv6"),
+    ("far", f"[{DB6}]:5432", "drop", None, None, "bridges are isolated in IPv6"),
+    ("outside", f"[{DB6}]:5432", "drop", None, None, "direct routing protection in IPv6"),
+    ("outside", f"[{WEB6}]:80", "drop", None, None, "direct routing protection, even a published port"),
+    ("db", f"[{O6}]:7777", "accept", "outside", H6, "IPv6 egress is masqueraded"),
+    ("side", f"[{DB6}]:5432", "accept", "db", WEB6, "net container: shares web's IPv6 address"),
+    ("old", f"[{O6}]:7777", "drop", None, None, "an IPv4-only bridge's container has no IPv6"),
+    ("outside", f"[{H6}]:9090", "accept", "far", O6, "a second dual-stack bridge publishes in IPv6"),
+    (O6, "host:8080", "accept", "web", O6, "an IPv6 source address asks in IPv6"),
+]
+
+
+@pytest.fixture(scope="module")
+def network6(tmp_path_factory):
+    path = tmp_path_factory.mktemp("explain6") / "spec.netc"
+    path.write_text(SPEC6)
+    return load(str(path), lock=Lock()).network
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("src,dst,verdict,to,seen,why", CASES6, ids=[f"{c[0]}->{c[1]}" for c in CASES6])
+def test_explain_ipv6(network6, backend, src, dst, verdict, to, seen, why):
+    a = explain(network6, src, dst, backend)
+    assert (a.verdict, a.delivered_to if verdict == "accept" or to else None, a.source_seen) == (verdict, to, seen), \
+        f"{why}\n" + "\n".join(f"{s.where}: {s.text} [{s.verdict}]" for s in a.steps)
+
+
+def test_ipv6_steps_quote_the_ipv6_rules(network6):
+    a = explain(network6, "web", f"[{DB6}]:5432", "iptables")
+    accepted = next(s for s in a.steps if s.verdict == "accept" and s.where.startswith("filter"))
+    assert accepted.text.startswith("ip6tables -A NETC-FORWARD") and "link db:database" in accepted.origin
+    a = explain(network6, "outside", f"[{H6}]:8080", "nftables")
+    dnat = next(s for s in a.steps if s.verdict.startswith("dnat"))
+    assert "@dnat-any6" in dnat.text and dnat.verdict == f"dnat to {WEB6}:80" and a.dnat == f"[{WEB6}]:80"
+
+
+def test_ip6tables_false_leaves_ipv6_unfiltered(tmp_path):
+    net = load(str(write_spec(tmp_path, "daemon { ipv6 true; fixed-cidr-v6 2001:db8:1::/64; ip6tables false }\n"
+                                        "container w { publish 8080:80 }\n")), lock=Lock()).network
+    for backend in BACKENDS:
+        assert explain(net, "outside", "[2001:db8:1::242:ac11:2]:80", backend).verdict == "accept"  # routed
+        assert explain(net, "outside", f"[{H6}]:8080", backend).verdict == "drop"                  # nothing translates
+        assert explain(net, "outside", "172.17.0.2:80", backend).verdict == "drop"                 # IPv4 is protected
+
+
+@pytest.mark.parametrize("target", ["[2001:db8::1", "[2001:db8::1]x", "[10.0.0.1]:80", "[::1]:0", "[::1]:８０"])
+def test_bad_ipv6_targets(target):
+    from netc.prove.explain import parse_target
+    with pytest.raises(ExplainError):
+        parse_target(target)
+
+
+def test_families_cannot_mix(network6):
+    with pytest.raises(ExplainError, match="different families"):
+        explain(network6, O6, "198.51.100.1:8080")

@@ -29,6 +29,21 @@ def test_host_block_from_resolv_conf_and_routes(tmp_path):
     assert '"network": "10.1.0.0/16"' in r.stdout  # 172.17/16 is routed, 10.0.42.1/16 holds a nameserver
 
 
+ROUTES6 = """2001:db8:5::/64 dev eth0 proto ra metric 100 expires 86390sec pref medium
+fe80::/64 dev eth0 proto kernel metric 256 pref medium
+default via fe80::1 dev eth0 proto ra metric 100 expires 1790sec pref medium
+"""
+
+
+def test_ipv6_routes_are_facts_too(tmp_path):
+    """The host's IPv6 networks (not link-local ones, which every link has): a fixed-cidr-v6 must avoid them."""
+    text = host_block(RESOLV, ROUTES + ROUTES6)
+    assert "    route 2001:db8:5::/64" in text.splitlines() and "fe80" not in text.split("}")[0].split("options")[1]
+    spec = write_spec(tmp_path, text + "daemon { ipv6 true; fixed-cidr-v6 2001:db8:5::/80 }\n")
+    r = netc("check", str(spec))
+    assert r.returncode == 2 and "overlaps the host route 2001:db8:5::/64" in r.stderr, r.stderr
+
+
 def test_facts_command_prints_a_valid_block(tmp_path):
     r = netc("facts")
     assert r.returncode == 0 and "host {" in r.stdout

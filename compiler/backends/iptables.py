@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from netaddr import IPNetwork
 
 from .. import ir
-from ..values import Family, PortRange
+from ..values import Family, PortRange, address_text
 from .base import Rendered, RulesFile, Unsupported
 from ..kernel import ESTABLISHED, HOOKS, LOOPBACK, LOOPBACK6, NEIGHBOUR_DISCOVERY, TRANSLATED
 from .rules import Match, Neg, Rule, Ruleset, Verdict, net
@@ -146,7 +146,7 @@ def _cidr(n) -> str:
     key = (n.value, n.prefixlen, n.version)
     text = _CIDRS.get(key)
     if text is None:
-        text = _CIDRS[key] = f"{n.network}/{n.prefixlen}"
+        text = _CIDRS[key] = f"{address_text(n.network)}/{n.prefixlen}"
     return text
 
 
@@ -183,7 +183,7 @@ def args(rule: Rule, comment: str | None = None) -> list[str]:
     if rule.verdict is Verdict.JUMP:
         out += ["-j", rule.target]
     elif rule.verdict is Verdict.DNAT:
-        to = str(rule.to_addr)
+        to = address_text(rule.to_addr)
         if rule.to_ports is not None:
             to = f"[{to}]" if rule.to_addr.version == 6 else to
             to += f":{_ports(rule.to_ports).replace(':', '-')}"

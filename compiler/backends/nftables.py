@@ -29,10 +29,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from netaddr import IPNetwork
+from netaddr import IPAddress, IPNetwork
 
 from .. import ir
-from ..values import Family, PortRange, Proto
+from ..values import Family, PortRange, Proto, address_text
 from .base import Rendered, RulesFile, Unsupported
 from ..kernel import ESTABLISHED, HOOKS, LOOPBACK, NEIGHBOUR_DISCOVERY, TRANSLATED
 from .rules import Element, Lookup, Match, Neg, Rule, Ruleset, Verdict
@@ -254,6 +254,8 @@ def _value(v) -> str:
         return v.value
     if isinstance(v, IPNetwork):
         return str(v.ip) if v.prefixlen == (32 if v.version == 4 else 128) else f"{v.network}/{v.prefixlen}"
+    if isinstance(v, IPAddress):
+        return address_text(v)
     return str(v)
 
 

@@ -56,6 +56,7 @@ def add(sub) -> None:
     c.set_defaults(run=cmd_teardown)
 
     c = sub.add_parser("facts", help="print a host block read from this machine (resolv.conf, routes)",
-                       description="Print a `host { ... }` block from this machine's /etc/resolv.conf and IPv4 "
-                                   "routes, for the spec to keep (compile itself never reads the machine).")
+                       description="Print a `host { ... }` block from this machine's /etc/resolv.conf and "
+                                   "IPv4 and IPv6 routes, for the spec to keep (compile itself never reads the "
+                                   "machine).")
     c.set_defaults(run=cmd_facts)

@@ -71,6 +71,8 @@ def add(sub) -> None:
                                    "and the spec line it comes from. A and B are container names, host, "
                                    "outside, or addresses; host:PORT is the host's outside address "
                                    "(198.51.100.1; 127.0.0.1 when the host sends), outside is 198.51.100.2. "
+                                   "An IPv6 address asks in IPv6 (host 2001:db8:ff::1, outside 2001:db8:ff::2), "
+                                   "with a port in brackets: [2001:db8:ff::1]:8080/tcp. "
                                    "Without --backend both backends answer, and must agree.")
     c.add_argument("spec", metavar="SPEC").complete = SPEC
     c.add_argument("--from", dest="source", required=True, metavar="A").complete = NAMES
@@ -83,7 +85,8 @@ def add(sub) -> None:
                        description="Compile SPEC, apply it in a throwaway host and outside namespace, send real "
                                    "TCP and UDP probes (every pair of containers on their exposed ports and one "
                                    "unexposed port, every publish from outside, the host and a container, "
-                                   "hairpin, egress, p2p), compare each with explain's prediction, and tear "
+                                   "hairpin, egress, p2p), in IPv6 too where a container has it, compare each "
+                                   "with explain's prediction, and tear "
                                    "down. Exit 0 when all agree, 1 otherwise. Needs root.")
     c.add_argument("spec", metavar="SPEC").complete = SPEC
     c.add_argument("--backend", choices=sorted(REGISTRY), help="one backend (default: both)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import ir
-from ..values import NetKind
+from ..values import NetKind, address_text
 from .templates import template
 
 
@@ -14,13 +14,13 @@ def hosts_entries(network: ir.Network, c: ir.Container) -> list[tuple[str, str]]
     host, _, domain = c.hostname.partition(".")
     if c.mode is not NetKind.NONE and c.address is not None:
         names = f"{c.hostname} {host}" if domain else host
-        entries += [(str(a), names) for a in (c.address, c.address6) if a is not None]
+        entries += [(address_text(a), names) for a in (c.address, c.address6) if a is not None]
     entries += [("127.0.0.1", "localhost"), ("::1", "localhost ip6-localhost ip6-loopback"),
                 ("fe00::0", "ip6-localnet"), ("ff00::0", "ip6-mcastprefix"),
                 ("ff02::1", "ip6-allnodes"), ("ff02::2", "ip6-allrouters")]
     for link in c.links:
         names = link.alias if link.alias == link.target else f"{link.alias} {link.target}"
-        entries += [(str(a), names) for a in (link.address, link.address6) if a is not None]
+        entries += [(address_text(a), names) for a in (link.address, link.address6) if a is not None]
     entries += [(str(ip), name) for name, ip in c.add_hosts]
     return entries
 

@@ -9,8 +9,10 @@ import enum
 import json
 from json.encoder import encode_basestring_ascii as encode_string
 
+from netaddr import IPAddress
+
 from .. import __version__, ir
-from ..values import PortRange
+from ..values import PortRange, address_text
 
 
 def _layout(data: dict, encode) -> str:
@@ -44,6 +46,8 @@ def _plain(value):
 def _converter(cls: type):
     if cls is PortRange:
         return str
+    if cls is IPAddress:
+        return address_text
     if issubclass(cls, enum.Enum):
         return lambda v: v.value
     if not hasattr(cls, "__dataclass_fields__"):

@@ -1,7 +1,8 @@
 """`netc facts`: a `host` block read from the live machine, for the user to keep.
 
-Read-only: /etc/resolv.conf (nameserver, search, options) and the IPv4 routes
-(`ip -4 route`, every destination but the default). `compile` never reads the
+Read-only: /etc/resolv.conf (nameserver, search, options) and the routes
+(`ip -4 route` and `ip -6 route`, every destination but the default; of IPv6,
+neither link-local nor multicast ones, which every interface has). `compile` never reads the
 machine; a spec that wants these facts includes what `facts` printed.
 """
 
@@ -13,6 +14,7 @@ import subprocess
 from netaddr import IPAddress, IPNetwork
 
 SAFE = re.compile(r"[A-Za-z0-9_.:/-]+\Z")
+LINK_LOCAL6, MULTICAST6 = IPNetwork("fe80::/10"), IPNetwork("ff00::/8")
 
 
 def resolv_facts(text: str) -> tuple[list[str], list[str], list[str]]:
@@ -43,7 +45,9 @@ def route_facts(text: str) -> list[str]:
             net = IPNetwork(words[0])
         except Exception:
             continue
-        if net.version == 4 and str(net.cidr) not in routes:
+        if net.version == 6 and (net.cidr in LINK_LOCAL6 or net.cidr in MULTICAST6):
+            continue
+        if str(net.cidr) not in routes:
             routes.append(str(net.cidr))
     return routes
 
@@ -66,8 +70,11 @@ def read_machine() -> str:
         resolv = open("/etc/resolv.conf", encoding="utf-8", errors="replace").read()
     except OSError:
         resolv = ""
-    try:
-        routes = subprocess.run(["ip", "-4", "route", "show"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        routes = ""
+    routes = ""
+    for family in ("-4", "-6"):
+        try:
+            routes += subprocess.run(["ip", family, "route", "show"], capture_output=True, text=True,
+                                     timeout=10).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            pass
     return host_block(resolv, routes)
