@@ -64,9 +64,14 @@ def _v(x) -> str:
 
 
 def floor_nft(network, table: str = "floor") -> str:
+    """The hand-written floor: an `ip` table for an IPv4-only network (as a person would write
+    one), an `inet` table with each family's sets for a dual-stack one."""
     rs = nft.ruleset(network)
     sets = rs.sets
-    out = [f"table ip {table} {{}}", f"delete table ip {table}", f"table ip {table} {{"]
+    v6 = "published6" in sets
+    family = "inet" if v6 else "ip"
+    fams = (("", "ip", "ipv4"), ("6", "ip6", "ipv6")) if v6 else (("", "ip", "ipv4"),)
+    out = [f"table {family} {table} {{}}", f"delete table {family} {table}", f"table {family} {table} {{"]
 
     def block(kind: str, name: str, type_: str, elements: list[str], interval: bool) -> None:
         out.append(f"\t{kind} {name} {{")
@@ -80,23 +85,33 @@ def floor_nft(network, table: str = "floor") -> str:
     def ranged(name: str) -> bool:
         return any(isinstance(k, PortRange) and k.lo != k.hi for e in sets[name] for k in e.key)
 
-    for name in ("published", "links", "hairpin"):
-        if sets[name]:
-            block("set", name, nft.SET_TYPES[name], [" . ".join(_v(k) for k in e.key) for e in sets[name]],
-                  ranged(name))
-    for name in ("dnat-any", "dnat-addr"):
-        if sets[name]:
-            block("map", name, nft.SET_TYPES[name],
-                  [" . ".join(_v(k) for k in e.key) + f" : {_v(e.value[0])} . {_v(e.value[1])}"
-                   for e in sets[name]], False)
+    for six, _, _ in fams:
+        for base in ("published", "links", "hairpin"):
+            name = base + six
+            if sets[name]:
+                block("set", name, nft.SET_TYPES[name], [" . ".join(_v(k) for k in e.key) for e in sets[name]],
+                      ranged(name))
+        for base in ("dnat-any", "dnat-addr"):
+            name = base + six
+            if sets[name]:
+                block("map", name, nft.SET_TYPES[name],
+                      [" . ".join(_v(k) for k in e.key) + f" : {_v(e.value[0])} . {_v(e.value[1])}"
+                       for e in sets[name]], False)
     bridges = [b.name for b in network.bridges]
     nat = ["\tchain prerouting {", "\t\ttype nat hook prerouting priority -100; policy accept;",
-           "\t\tfib daddr type local ip daddr != 127.0.0.0/8 jump publish", "\t}",
-           "\tchain output {", "\t\ttype nat hook output priority -100; policy accept;",
-           "\t\tfib daddr type local jump publish", "\t}", "\tchain publish {"]
-    for name, fields in (("dnat-addr", "ip daddr . meta l4proto . th dport"), ("dnat-any", "meta l4proto . th dport")):
-        if sets[name]:
-            nat.append(f"\t\tmeta l4proto {{ tcp, udp }} dnat ip to {fields} map @{name}")
+           "\t\tfib daddr type local ip daddr != 127.0.0.0/8 jump publish"]
+    nat += ["\t\tfib daddr type local ip6 daddr != ::1 jump publish"] if v6 else []
+    nat += ["\t}", "\tchain output {", "\t\ttype nat hook output priority -100; policy accept;",
+            "\t\tfib daddr type local ip6 daddr != ::1 jump publish" if v6 else "",
+            "\t\tfib daddr type local jump publish" if not v6 else "\t\tmeta nfproto ipv4 fib daddr type local jump publish",
+            "\t}", "\tchain publish {"]
+    nat = [line for line in nat if line]
+    for six, ip, _ in fams:
+        for name, fields in (("dnat-addr", f"{ip} daddr . meta l4proto . th dport"),
+                             ("dnat-any", "meta l4proto . th dport")):
+            if sets[name + six]:
+                guard = f"meta nfproto {'ipv6' if six else 'ipv4'} " if v6 and name == "dnat-any" else ""
+                nat.append(f"\t\t{guard}meta l4proto {{ tcp, udp }} dnat {ip} to {fields} map @{name}{six}")
     nat.append("\t}")
     out += nat
     fwd = ["\tchain forward {", "\t\ttype filter hook forward priority 0; policy accept;"]
@@ -107,11 +122,16 @@ def floor_nft(network, table: str = "floor") -> str:
             if other != b.name:
                 fwd.append(f'\t\tiifname "{other}" oifname {q} ct status & dnat == 0 drop')
         fwd.append(f"\t\tiifname != {q} oifname {q} ct status & dnat == 0 drop")
-        if sets["published"]:
-            fwd.append(f"\t\toifname {q} ct status dnat ip daddr . meta l4proto . th dport @published accept")
-        if sets["links"]:
-            fwd.append(f"\t\tiifname {q} oifname {q} ip saddr . ip daddr . meta l4proto . th dport @links accept")
-            fwd.append(f"\t\tiifname {q} oifname {q} ip daddr . ip saddr . meta l4proto . th sport @links accept")
+        for six, ip, _ in fams:
+            if sets["published" + six]:
+                fwd.append(f"\t\toifname {q} ct status dnat {ip} daddr . meta l4proto . th dport @published{six} accept")
+            if sets["links" + six]:
+                fwd.append(f"\t\tiifname {q} oifname {q} {ip} saddr . {ip} daddr . meta l4proto . th dport "
+                           f"@links{six} accept")
+                fwd.append(f"\t\tiifname {q} oifname {q} {ip} daddr . {ip} saddr . meta l4proto . th sport "
+                           f"@links{six} accept")
+        if v6:
+            fwd.append(f"\t\tiifname {q} oifname {q} icmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert }} accept")
         fwd.append(f"\t\tiifname {q} oifname {q} {'accept' if b.icc else 'drop'}")
     for b in network.bridges:
         fwd.append(f'\t\tiifname "{b.name}" oifname != "{b.name}" accept')
@@ -122,8 +142,11 @@ def floor_nft(network, table: str = "floor") -> str:
         post.append(f'\t\toifname "{b.name}" fib saddr type local masquerade')
     for b in network.bridges:
         post.append(f'\t\tip saddr {b.network} oifname != "{b.name}" masquerade')
-    if sets["hairpin"]:
-        post.append("\t\tip saddr . ip daddr . meta l4proto . th dport @hairpin masquerade")
+        if v6 and b.network6 is not None:
+            post.append(f'\t\tip6 saddr {b.network6} oifname != "{b.name}" masquerade')
+    for six, ip, _ in fams:
+        if sets["hairpin" + six]:
+            post.append(f"\t\t{ip} saddr . {ip} daddr . meta l4proto . th dport @hairpin{six} masquerade")
     post.append("\t}")
     out += post
     out.append("}")

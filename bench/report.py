@@ -336,6 +336,10 @@ def report(res: dict, made: list[str]) -> str:
         if made and "plots/connrate.png" in made:
             out += ["![connrate](plots/connrate.png)", ""]
 
+    if "dualstack" in res:
+        import dualstack
+        out += dualstack.report(res["dualstack"], targets)
+
     out += ["## Targets", "", "| target | this run | met |", "| --- | --- | --- |"]
     for name, value, ok in targets:
         out.append(f"| {name} | {value} | {'yes' if ok else '**no**'} |")

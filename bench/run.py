@@ -12,6 +12,9 @@ Sections, each printing its progress:
     connrate   connections per second between two container namespaces with
                the rules of 0, 10,000 and 50,000 other containers installed
     profile    cProfile of `netc compile` at 10,000 containers
+    dualstack  IPv6: compile of 10,000 dual-stack containers against IPv4 only,
+               loading a dual-stack firewall against a hand-written floor, and
+               IPv6 connections with 50,000 containers installed (bench/dualstack.py)
 
 Raw figures go to bench/results.json (rewritten after each section); then
 bench/report.py writes bench/RESULTS.md and the plots. Everything that touches
@@ -38,6 +41,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 import baselines  # noqa: E402
+import dualstack  # noqa: E402
 import specs  # noqa: E402
 from nsutil import Netns  # noqa: E402
 
@@ -375,12 +379,22 @@ def section_profile(res: dict, n: int) -> None:
         shutil.rmtree(d, ignore_errors=True)
 
 
+# ------------------------------------------------------------------ dual stack
+
+def section_dualstack(res: dict, n: int, runs: int) -> None:
+    """bench/dualstack.py's parts; they record the machine and command they ran under."""
+    ds = res["dualstack"] = {"machine": machine(), "command": res.get("_command", "bench/run.py --only dualstack")}
+    ds["compile"] = dualstack.section_compile(WORK, NETC, runs, say, n)
+    ds["nft"] = dualstack.section_nft(WORK, NETC, runs, say, n)
+    ds["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+
+
 # ------------------------------------------------------------------ main
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="netc's benchmark suite (make bench)")
     p.add_argument("--quick", action="store_true", help="small scales and one run each: a check of the suite")
-    p.add_argument("--only", nargs="*", choices=["compile", "firewall", "apply", "connrate", "profile"])
+    p.add_argument("--only", nargs="*", choices=["compile", "firewall", "apply", "connrate", "profile", "dualstack"])
     p.add_argument("--no-report", action="store_true")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
@@ -396,11 +410,16 @@ def main(argv: list[str] | None = None) -> int:
         "connrate": lambda r: section_connrate(r, [0, 1000] if q else [0, 10000, 50000], 2 if q else 5,
                                                1.0 if q else 2.0, ["iptables", "nftables"]),
         "profile": lambda r: section_profile(r, 1000 if q else 10000),
+        "dualstack": lambda r: section_dualstack(r, 1000 if q else 10000, 2 if q else 5),
     }
     res = json.loads(RESULTS.read_text()) if args.only and RESULTS.exists() else {}
-    res["machine"] = machine()
-    res["command"] = "make bench" if not (q or args.only) else "bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    res["quick"] = q
+    command = "make bench" if not (q or args.only) else "bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    if not (args.only and "machine" in res):  # `--only` adds to an earlier run: its header stays
+        res["machine"] = machine()
+        res["command"] = command
+    if not args.only:
+        res["quick"] = q
+    res["_command"] = command
     global WORK
     WORK = memory_dir()
     started = time.perf_counter()
@@ -412,12 +431,15 @@ def main(argv: list[str] | None = None) -> int:
             t = time.perf_counter()
             fn(res)
             res.setdefault("section_seconds", {})[name] = round(time.perf_counter() - t, 1)
-            res["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+            if not args.only:
+                res["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
             RESULTS.write_text(json.dumps(res, indent=1) + "\n")
     finally:
         shutil.rmtree(WORK, ignore_errors=True)
         shutil.rmtree(DISK_WORK, ignore_errors=True)
-    res["total_seconds"] = round(time.perf_counter() - started, 1)
+    if not args.only:
+        res["total_seconds"] = round(time.perf_counter() - started, 1)
+    res.pop("_command", None)
     RESULTS.write_text(json.dumps(res, indent=1) + "\n")
     say(f"== done in {res['total_seconds']:.0f} s; raw figures in {RESULTS.relative_to(ROOT)}")
     if not args.no_report:

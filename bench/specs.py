@@ -29,8 +29,9 @@ def scale(n: int) -> str:
     return gen.generate(n)
 
 
-def firewall(n: int) -> str:
-    """n containers; container i publishes host port 1024+i to its port 80 and links to container i-1."""
+def firewall(n: int, ipv6: bool = False) -> str:
+    """n containers; container i publishes host port 1024+i to its port 80 and links to container i-1
+    (with ipv6: a dual-stack bridge, so each publish and link is in both families)."""
     if n > 65535 - FIRST_HOST_PORT:
         raise ValueError("too many containers for one host port each")
     out = [
@@ -42,6 +43,7 @@ def firewall(n: int) -> str:
         "daemon {",
         f"    bip {gen.BIP}",
         "    dns 192.0.2.53",
+    ] + (["    ipv6 true", f"    fixed-cidr-v6 {gen.FIXED_CIDR_V6}"] if ipv6 else []) + [
         "}",
     ]
     for i in range(n):
