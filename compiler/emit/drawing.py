@@ -49,7 +49,7 @@ def _host_addr(ip: str | None) -> str:
 
 
 def _v6(obj: dict, *keys: str) -> list[str]:
-    """The IPv6 values an object carries under any of `keys` (absent today: nothing)."""
+    """The IPv6 values an object carries under any of `keys` (none for an IPv4-only bridge or container)."""
     out = []
     for k in keys:
         v = obj.get(k)

@@ -19,9 +19,10 @@ What is drawn:
   (a double line between the two interfaces), `net container:` and `net host`
   sharing (dotted), `net none` containers apart, and a legend.
 
-Keys the data may carry but does not yet (IPv6, allow-lists) are drawn when
-present and ignored when absent: a mapping's `from` (list of CIDRs), and
-`address6`/`network6`/`gateway6` on bridges and containers.
+IPv6 is drawn where the data has it (`address6`/`network6` on bridges,
+`address6` on containers, a mapping's IPv6 `host_ip`); keys it may carry but
+does not yet (allow-lists: a mapping's `from`, a list of CIDRs) are drawn when
+present and ignored when absent.
 
 The DOT text is deterministic: nodes and edges in netc.json's order, which is
 the spec's. Layout (SVG, PNG) needs Graphviz's `dot` program.
