@@ -148,7 +148,9 @@ def _publishable6(w: Word, a: IPAddress, what: str) -> None:
                               "(publish on 127.0.0.1, or on the host's own IPv6 address)")
     r = reserved6(IPNetwork((int(a), 128), version=6))
     if r not in (None, "unspecified"):
-        raise Invalid(w.span, f"{what} {a} is a {r} address: publish on [::] or on a global address of the host")
+        article = "an" if r[0] in "AEIOU" else "a"
+        raise Invalid(w.span, f"{what} {a} is {article} {r} address: publish on [::] or on a global address of "
+                              "the host")
 
 
 def _split_cidr(w: Word) -> tuple[str, str]:
