@@ -165,6 +165,8 @@ def prepare(network: ir.Network, box: Sandbox) -> ir.Network:
         if b.external:
             sh("ip", "-n", box.host, "link", "add", b.name, "type", "bridge")
             sh("ip", "-n", box.host, "addr", "add", b.cidr, "dev", b.name)
+            if b.cidr6 is not None:
+                sh("ip", "-n", box.host, "addr", "add", b.cidr6, "dev", b.name, "nodad")
             sh("ip", "-n", box.host, "link", "set", b.name, "up")
     renamed: dict[str, str] = {}
     containers = []
