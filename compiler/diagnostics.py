@@ -18,6 +18,8 @@ import difflib
 from dataclasses import dataclass
 from typing import Iterable
 
+from .quote import printable
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class Span:
@@ -99,7 +101,7 @@ class Reporter:
         for d in seen.values():
             site = self.included_at.get(d.span.file) if d.span else None
             if site is not None:
-                d = Diagnostic(d.severity, d.message, d.span, d.notes + (Note(site, f"{d.span.file} is included here"),))
+                d = Diagnostic(d.severity, d.message, d.span, d.notes + (Note(site, f"{printable(d.span.file)} is included here"),))
             out.append(d)
         return sorted(out, key=lambda d: d.sort_key(self.files))
 
@@ -119,14 +121,9 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def _show(text: str) -> str:
-    # A message quotes user input; keep it on one line and printable.
-    return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
-
-
 def quote(text: str) -> str:
     """User input quoted for a message: one line, printable, in single quotes."""
-    return f"'{_show(text)}'"
+    return f"'{printable(text)}'"
 
 
 def _excerpt(sources: Sources, span: Span) -> list[str]:
@@ -146,12 +143,13 @@ def _excerpt(sources: Sources, span: Span) -> list[str]:
 def render(diagnostic: Diagnostic, sources: Sources) -> str:
     lines = []
     d = diagnostic
-    prefix = f"{d.span.file}:{d.span.line}:{d.span.col}: " if d.span else "netc: "
+    # A file name may hold any bytes: shown escaped, on one line.
+    prefix = f"{printable(d.span.file)}:{d.span.line}:{d.span.col}: " if d.span else "netc: "
     lines.append(f"{prefix}{d.severity}: {d.message}")
     if d.span:
         lines.extend(_excerpt(sources, d.span))
     for note in d.notes:
-        where = f"{note.span.file}:{note.span.line}:{note.span.col}: " if note.span else "netc: "
+        where = f"{printable(note.span.file)}:{note.span.line}:{note.span.col}: " if note.span else "netc: "
         lines.append(f"{where}note: {note.message}")
         if note.span:
             lines.extend(_excerpt(sources, note.span))

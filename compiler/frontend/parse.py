@@ -15,6 +15,7 @@ import unicodedata
 
 from . import scan
 from ..diagnostics import Note, Reporter, Sources, Span, quote
+from ..quote import printable
 from .syntax import Block
 
 MAX_INCLUDE_DEPTH = 64
@@ -104,7 +105,7 @@ def parse_file(path: str, reporter: Reporter, sources: Sources) -> tuple[Block, 
         real = os.path.realpath(display)
         for i, (seen, _) in enumerate(stack):
             if seen == real:
-                chain = " -> ".join([shown for _, shown in stack[i:]] + [display])
+                chain = " -> ".join(printable(shown) for shown in [shown for _, shown in stack[i:]] + [display])
                 reporter.error(span, f"include cycle: {chain}")
                 return
         if real in spliced:

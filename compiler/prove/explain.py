@@ -21,6 +21,7 @@ from netaddr import IPAddress
 from .. import ir
 from ..backends import for_network
 from ..kernel import LOOPBACK
+from ..quote import printable
 from ..values import NetKind, Proto
 from .evaluate import Evaluator
 from .world import EXT, HOST, OUTSIDE, Answer, ExplainError, Packet, Step, World  # noqa: F401 (ExplainError: the CLI's)
@@ -243,7 +244,7 @@ def render(answer: Answer, src: str, dst: str) -> str:
     width = max((len(s.where) for s in answer.steps), default=0)
     for s in answer.steps:
         tail = f"  [{s.verdict}]" if s.verdict else ""
-        origin = f"    <- {s.origin}" if s.origin else ""
+        origin = f"    <- {printable(s.origin)}" if s.origin else ""
         lines.append(f"  {s.where:<{width}}  {s.text}{tail}{origin}")
     if answer.verdict == "accept":
         extra = f", translated to {answer.dnat}" if answer.dnat else ""
