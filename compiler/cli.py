@@ -68,7 +68,7 @@ def cmd_compile(args) -> int:
     if args.check:
         return _check(args.out, artifacts, protect, lock if lock and old_lock != lock_text else None,
                       old_lock, lock_text)
-    write_tree(args.out, artifacts, protect, {lock: lock_text} if lock and old_lock != lock_text else None,
+    write_tree(args.out, artifacts, protect, {lock: lock_text} if lock else None,
                on_wait=lambda out: sys.stderr.write(f"netc: waiting for another compile into {printable(out)}\n"))
     return 0
 

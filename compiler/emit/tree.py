@@ -193,7 +193,7 @@ _BESIDE = ".netc-tmp"   # the suffix of a file staged beside its place (.web.loc
 
 
 def _stage_beside(beside: dict[str, str]) -> list[tuple[str, str, int]]:
-    """Write each file of BESIDE next to its place, synced: (temporary, path, fd) triples.
+    """Write each file of BESIDE that changes next to its place, synced: (temporary, path, fd) triples.
     Each temporary file is flocked while this run may still rename it, so that a later
     run removes only those a killed run left (and never a live one of a compile beside)."""
     import tempfile
@@ -202,6 +202,8 @@ def _stage_beside(beside: dict[str, str]) -> list[tuple[str, str, int]]:
         for path, text in beside.items():
             folder, base = os.path.split(path)
             _remove_stale(folder or ".", f".{base}.")
+            if _same(path, text):
+                continue
             fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=_BESIDE, dir=folder or ".")
             staged.append((tmp, path, fd))
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -214,6 +216,15 @@ def _stage_beside(beside: dict[str, str]) -> list[tuple[str, str, int]]:
         _drop(staged)
         raise TreeError(f"cannot write {_show(path)}: {exc.strerror}; nothing was changed") from None
     return staged
+
+
+def _same(path: str, text: str) -> bool:
+    """Whether PATH holds TEXT already (then it is left as it is, its time stamps too)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read() == text.encode("utf-8")
+    except OSError:
+        return False
 
 
 def _drop(staged: list[tuple[str, str, int]]) -> None:
