@@ -85,8 +85,8 @@ class Explainer:
             a = IPAddress(src)
             if a == OUTSIDE:
                 saddr, origin = OUTSIDE, "outside"
-            elif a in w.by_address:
-                origin = w.owner(w.by_address[a]).name
+            elif a in w.by_address or a in w.p2p_address:
+                origin = w.owner(w.by_address.get(a) or w.p2p_address[a]).name
                 saddr = a
             else:
                 raise ExplainError(f"{src} is no address of a container, the host or outside")
@@ -100,11 +100,12 @@ class Explainer:
             target = w.owner(name)
             if target.mode is NetKind.HOST:
                 daddr = IPAddress("127.0.0.1") if origin == "host" else HOST
-            elif target.address is None:
-                return Answer("drop", None, f"-> {name}", steps=[Step("route", f"{name} has no address "
-                              f"(net {target.mode.value}): nothing can reach it")], reason="no address")
-            else:
-                daddr = target.address
+            else:   # a p2p peer by its address on the link, else the bridge address
+                daddr = w.address_of(origin if origin in w.containers else None, name)
+                if daddr is None:
+                    return Answer("drop", None, f"-> {name}", steps=[Step("route", f"{name} has no address "
+                                  f"(net {target.mode.value}) and no p2p link to {origin}: nothing from "
+                                  f"{origin} can reach it")], reason="no address")
         else:
             daddr = IPAddress(name)
         p = Packet(saddr or daddr, daddr, proto, 40000, port or 0)
