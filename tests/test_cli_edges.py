@@ -321,3 +321,53 @@ def test_load_raises_only_compile_failed_for_damaged_locks(tmp_path):
         with pytest.raises(CompileFailed) as info:
             load(str(spec))
         assert any("spec.lock" in d.message for d in info.value.diagnostics)
+
+
+@pytest.fixture
+def nobody_folder():
+    """A folder an unprivileged user can reach (the tests run as root, whom permissions do not stop)."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to run netc as an unprivileged user")
+    folder = Path(tempfile.mkdtemp(prefix="netc-nobody-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+
+
+def _as_nobody(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", NETC, *args],
+                          capture_output=True, text=True, cwd=cwd)
+
+
+def test_permissions_are_errors_that_name_the_path(nobody_folder):
+    from test_tree import files
+    folder = nobody_folder
+    spec = write_spec(folder, GOOD)
+    spec.chmod(0o644)
+    assert netc("compile", str(spec), "-o", str(folder / "out")).returncode == 0      # as root
+    (folder / "spec.lock").chmod(0o644)
+    before = files(folder / "out")
+    spec.write_text(GOOD + "container added {}\n")
+    # an output folder the user may not write: nothing changes
+    r = _as_nobody("compile", str(spec), "-o", str(folder / "out"), "--lock", str(folder / "spec.lock"), cwd=folder)
+    assert r.returncode == 2 and "Permission denied" in r.stderr and str(folder / "out") in r.stderr, r.stderr
+    _clean(r)
+    assert files(folder / "out") == before
+    # a spec the user may not read, and a lock
+    spec.chmod(0o600)
+    r = _as_nobody("check", str(spec), cwd=folder)
+    assert r.returncode == 2 and "cannot read" in r.stderr and "Permission denied" in r.stderr, r.stderr
+    spec.chmod(0o644)
+    (folder / "spec.lock").chmod(0o600)
+    r = _as_nobody("check", str(spec), cwd=folder)
+    assert r.returncode == 2 and "cannot read the lock" in r.stderr and "Permission denied" in r.stderr, r.stderr
+    # a lock beside a spec in a folder the user may not write: the tree is not written either
+    (folder / "spec.lock").chmod(0o644)
+    mine = folder / "mine"
+    mine.mkdir()
+    os.chown(mine, 65534, 65534)
+    r = _as_nobody("compile", str(spec), "-o", str(mine / "out"), cwd=folder)
+    assert r.returncode == 2 and "spec.lock" in r.stderr and "Permission denied" in r.stderr, r.stderr
+    assert list(mine.iterdir()) == []

@@ -322,3 +322,15 @@ def test_a_large_tree_swaps_in_a_few_renames(tmp_path, monkeypatch):
     tree.write_tree(str(out), _artifacts(tmp_path, text + "container more {}\n"))
     assert count[0] < 30, count[0]
     assert (out / "NOTES.md").read_text() == "mine\n"
+
+
+def test_check_on_a_half_swapped_tree_says_so(tmp_path):
+    spec = write_spec(tmp_path, SPEC)
+    out = tmp_path / "out"
+    assert netc("compile", str(spec), "-o", str(out)).returncode == 0
+    assert _killed_at(out, _artifacts(tmp_path, NEW_SPEC), 3) == 9      # killed in the middle of the swap
+    r = netc("compile", str(spec), "-o", str(out), "--check")
+    assert r.returncode == 2 and "killed while it swapped" in r.stderr, r.stdout + r.stderr
+    assert netc("compile", str(spec), "-o", str(out)).returncode == 0   # rolls back, then compiles
+    assert netc("compile", str(spec), "-o", str(out), "--check").returncode == 0
+    assert not (out / ".netc-tmp").exists()

@@ -118,6 +118,10 @@ def plan(out: str, names, protect=()) -> Plan:
     names = set(names)
     if not os.path.isdir(out):
         return Plan(out, set(), in_moves=sorted({n.split("/")[0] for n in names}))
+    journal = os.path.join(out, TMP, "journal")
+    if os.path.exists(journal) and not os.path.exists(os.path.join(out, TMP, "committed")):
+        raise TreeError(f"a compile into {_show(out)} was killed while it swapped the tree in: "
+                        "`netc compile` rolls it back first")
     manifest = read_manifest(out)
     scan = _scan(out)
     if manifest is None:
