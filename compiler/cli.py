@@ -106,7 +106,23 @@ def _run_script(script: str, verb: str) -> int:
 
 
 def cmd_apply(args) -> int:
-    return _run_script(os.path.join(args.out, "apply.sh"), "apply")
+    script = os.path.join(args.out, "apply.sh")
+    if os.path.isfile(script) and os.geteuid() == 0:  # (without root apply.sh says so itself)
+        # netc doctor's checks, before anything changes: warnings, or with --strict errors.
+        from .host import doctor
+        lead = "netc: error: " if args.strict else "netc: warning: "
+        try:
+            found = doctor.findings(args.out)
+        except doctor.DoctorError as exc:
+            sys.stderr.write(f"{lead}doctor could not check this host: {exc}\n")
+            found = None
+        if found:
+            sys.stderr.write(doctor.render(found, prefix=lead))
+        if args.strict and found != []:
+            sys.stderr.write(f"netc: error: apply --strict: {len(found or ())} finding(s) of netc doctor; "
+                             "nothing was changed\n")
+            return 2
+    return _run_script(script, "apply")
 
 
 def cmd_teardown(args) -> int:
@@ -166,6 +182,16 @@ def cmd_verify(args) -> int:
             sys.stdout.write(f"[{backend}] {agree} of {len(probes)} probes agree with explain\n")
             sys.stdout.write(verify.table(probes, only_differences=not args.all))
     return 0 if bad == 0 else 1
+
+
+def cmd_doctor(args) -> int:
+    from .host import doctor
+    try:
+        report = doctor.run(args.out)
+    except doctor.DoctorError as exc:
+        raise _UserError(str(exc)) from None
+    sys.stdout.write(doctor.to_json(report) if args.json else doctor.render_report(report))
+    return 1 if report.findings else 0
 
 
 def cmd_facts(args) -> int:
@@ -243,9 +269,27 @@ def parser() -> argparse.ArgumentParser:
                                    "routes, for the spec to keep (compile itself never reads the machine).")
     c.set_defaults(run=cmd_facts)
 
+    c = sub.add_parser("doctor", help="find what else on this host will break OUT's network (changes nothing)",
+                       description="Read this host, without changing anything, and report every condition that "
+                                   "will stop OUT's network from working or that it would fight with: other "
+                                   "tables (iptables-legacy, iptables-nft, nftables) that drop its forwarded "
+                                   "traffic or translate its published ports, listeners on published ports, "
+                                   "routes and addresses on its subnets (another engine's bridge), strict "
+                                   "rp_filter, a missing br_netfilter, router advertisements that forwarding "
+                                   "would turn off, firewalld and ufw. Each finding names what breaks (by spec "
+                                   "line) and the fix. Without OUT only the generic checks run. "
+                                   "Exit 0 clean, 1 findings, 2 error. Needs root. See docs/doctor.md.")
+    c.add_argument("out", metavar="OUT", nargs="?", help="an output folder of netc compile")
+    c.add_argument("--json", action="store_true", help="print the findings as JSON")
+    c.set_defaults(run=cmd_doctor)
+
     c = sub.add_parser("apply", help="apply an output tree to this host, all-or-nothing",
-                       description="Run OUT/apply.sh with a progress line: 0 applied, 1 failed and rolled back.")
+                       description="Run netc doctor's checks (each finding is printed as a warning), then "
+                                   "OUT/apply.sh with a progress line: 0 applied, 1 failed and rolled back, "
+                                   "2 with --strict when doctor found something (nothing is changed then).")
     c.add_argument("out", metavar="OUT")
+    c.add_argument("--strict", action="store_true",
+                   help="treat every finding of netc doctor as an error: exit 2 without changing anything")
     c.set_defaults(run=cmd_apply)
 
     c = sub.add_parser("teardown", help="remove what netc applied on this host",
