@@ -114,13 +114,15 @@ def cmd_apply(args) -> int:
         try:
             found = doctor.findings(args.out)
         except doctor.DoctorError as exc:
-            sys.stderr.write(f"{lead}doctor could not check this host: {exc}\n")
-            found = None
-        if found:
-            sys.stderr.write(doctor.render(found, prefix=lead))
-        if args.strict and found != []:
-            sys.stderr.write(f"netc: error: apply --strict: {len(found or ())} finding(s) of netc doctor; "
-                             "nothing was changed\n")
+            if args.strict:
+                raise _UserError(f"apply --strict: doctor cannot check this host: {exc}; nothing was changed") \
+                    from None
+            sys.stderr.write(f"netc: warning: doctor cannot check this host: {exc}\n")
+            found = []
+        sys.stderr.write(doctor.render(found, prefix=lead))
+        if found and args.strict:
+            sys.stderr.write(f"netc: error: apply --strict: netc doctor found {len(found)} problem(s) on this "
+                             "host; nothing was changed\n")
             return 2
     return _run_script(script, "apply")
 

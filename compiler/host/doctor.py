@@ -23,13 +23,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 from dataclasses import dataclass, field
 
 from netaddr import IPAddress, IPNetwork
 
 from . import snapshot
-from .rulesets import Addr, Chain, Outcome, Packet, Rule, Table, World, walk
+from .rulesets import NO_IFACE, Addr, Chain, Outcome, Packet, Rule, Table, World, shell_join, walk
 from .snapshot import Host
 
 NETC_CHAINS = {"NETC-FORWARD", "NETC-DNAT", "NETC-POSTROUTING"}
@@ -262,19 +261,18 @@ def flows(out: Out, host: Host) -> list[Flow]:
         pre = Packet(family=fam, proto=pub.proto, dport=pub.host_ports, saddr=OUTSIDE, daddr=local, iif=None,
                      oif="", ctstate="new", dnat=False, dst_local=True)
         output = Packet(family=fam, proto=pub.proto, dport=pub.host_ports, saddr=everywhere, daddr=everywhere,
-                        iif="", oif="", ctstate="new", dnat=False, dst_local=True, src_local=True)
+                        iif=NO_IFACE, oif="", ctstate="new", dnat=False, dst_local=True, src_local=True)
         fwd = Packet(family=fam, proto=pub.proto, dport=pub.container_ports, saddr=OUTSIDE, daddr=_net(pub.address),
                      iif=None, oif=pub.bridge, ctstate="new", dnat=True, dst_local=False)
         back = Packet(family=fam, proto=pub.proto, dport=None, saddr=_net(pub.address), daddr=OUTSIDE,
                       iif=pub.bridge, oif=None, ctstate="established", dnat=True, dst_local=False)
         if pub.host_ip is None or not pub.host_ip.is_loopback():
             out_flows.append(Flow(f"{pub.text} from outside", pub.origin,
-                                  {"prerouting": pre, "forward": fwd, "postrouting": fwd, "output": output},
+                                  {"prerouting": pre, "forward": fwd, "postrouting": fwd},
                                   (pub.bridge,), pub, keeps_source=True))
             out_flows.append(Flow(f"replies of {pub.text}", pub.origin,
                                   {"prerouting": _pre(back), "forward": back, "postrouting": back}, (pub.bridge,)))
-        else:
-            out_flows.append(Flow(f"{pub.text} from this host", pub.origin, {"output": output}, (pub.bridge,), pub))
+        out_flows.append(Flow(f"{pub.text} from this host", pub.origin, {"output": output}, (pub.bridge,), pub))
     return out_flows
 
 
@@ -319,14 +317,26 @@ def _netc_jump(chain: Chain) -> int | None:
     return next((k for k, r in enumerate(chain.rules) if r.target in NETC_CHAINS), None)
 
 
-def _where(table: Table, chain: Chain) -> str:
+def _hooked(chain: Chain) -> str:
     bits = [f"hook {chain.hook}"]
     if chain.priority is not None:
         bits.append(f"priority {chain.priority}")
     if chain.policy:
         bits.append(f"policy {chain.policy}")
+    return f"{chain.name} ({', '.join(bits)})"
+
+
+def _where(table: Table, chain: Chain) -> str:
     made = f" (made by {table.tool})" if table.tool else ""
-    return f"{table.label}{made}, chain {chain.name} ({', '.join(bits)})"
+    return f"{table.label}{made}, chain {_hooked(chain)}"
+
+
+def _where_rule(table: Table, bases: list[Chain], rule: Rule, inside: str) -> str:
+    """A rule met in chain `inside`, reached from the base chains `bases`."""
+    made = f" (made by {table.tool})" if table.tool else ""
+    reached = " and ".join(_hooked(b) for b in bases)
+    chain = f"chain {reached}" if [b.name for b in bases] == [inside] else f"chain {inside}, from {reached}"
+    return f"{table.label}{made}, {chain}: {rule.text}"
 
 
 def _world(host: Host, out: Out | None) -> World:
@@ -349,6 +359,8 @@ def check_firewall(host: Host, out: Out | None, the_flows: list[Flow]) -> list[F
         fams = _families(table)
         if role == "netc" or not fams:
             continue
+        dnat: dict[tuple[Rule, str], _Hits] = {}   # (rule, the chain it is in) -> who it takes
+        snat: dict[tuple[Rule, str], _Hits] = {}
         for chain in table.chains:
             if not chain.hook or chain.hook not in ("prerouting", "forward", "postrouting", "output"):
                 continue
@@ -373,10 +385,12 @@ def check_firewall(host: Host, out: Out | None, the_flows: list[Flow]) -> list[F
             if chain.kind == "nat" or table.owner == "nft":
                 if role == "own":
                     # judged as if netc's jump were not there: whichever comes first, they fight
-                    found += _nat_findings(_replace(table, _without_netc(chain)), chain, the_flows, world, out,
-                                           _netc_jump(chain) if _netc_jump(chain) is not None else -1)
+                    jump = _netc_jump(chain)
+                    _nat_hits(_replace(table, _without_netc(chain)), chain, the_flows, world,
+                              jump if jump is not None else -1, dnat, snat)
                 else:
-                    found += _nat_findings(table, chain, the_flows, world, out)
+                    _nat_hits(table, chain, the_flows, world, None, dnat, snat)
+        found += _nat_findings(table, dnat, snat)
     return found
 
 
@@ -424,18 +438,18 @@ def _drop_fix(table: Table, chain: Chain, bridges: list[str], drops: dict[str, l
         for b in bridges:
             for way in ("in", "out"):
                 if table.owner == "nft":
-                    fix.append(shlex.join(["nft", "insert", "rule", table.family, table.name, chain.name,
+                    fix.append(shell_join(["nft", "insert", "rule", table.family, table.name, chain.name,
                                            f"{way[0]}ifname", f'"{b}"', "accept"]))
                 else:
-                    fix.append(shlex.join([table.command, "-t", table.name, "-I", chain.name,
+                    fix.append(shell_join([table.command, "-t", table.name, "-I", chain.name,
                                            "-i" if way == "in" else "-o", b, "-j", "ACCEPT"]))
         fix.append("# or, when nothing else needs it:")
     if policy:
         if table.owner == "nft":
-            fix.append(shlex.join(["nft", "chain", table.family, table.name, chain.name, "{ policy accept; }"]))
+            fix.append(shell_join(["nft", "chain", table.family, table.name, chain.name, "{ policy accept; }"]))
         else:
-            fix.append(shlex.join([table.command, "-t", table.name, "-P", chain.name, "ACCEPT"]))
-    fix += [shlex.join(d) for d in dropping[:8]]
+            fix.append(shell_join([table.command, "-t", table.name, "-P", chain.name, "ACCEPT"]))
+    fix += [shell_join(d) for d in dropping[:8]]
     if len(dropping) > 8:
         fix.append(f"# ... and {len(dropping) - 8} more rule(s) that drop")
     return tuple(fix)
@@ -459,57 +473,67 @@ def _nat_order(chain: Chain, rule: Rule, where: str, netc_jump: int | None) -> s
     return "before" if chain.priority < NETC_NAT_PRIORITY else "after"
 
 
-def _nat_findings(table: Table, chain: Chain, the_flows: list[Flow], world: World, out: Out | None,
-                  netc_jump: int | None = None) -> list[Finding]:
+@dataclass
+class _Hits:
+    """The flows one nat rule translates, and the base chains it is met from."""
+    flows: list[tuple[Flow, bool]] = field(default_factory=list)
+    bases: list[Chain] = field(default_factory=list)
+    orders: set[str] = field(default_factory=set)
+
+
+def _nat_hits(table: Table, chain: Chain, the_flows: list[Flow], world: World, netc_jump: int | None,
+              dnat: dict, snat: dict) -> None:
+    for flow in the_flows:
+        p = flow.views.get(chain.hook)
+        if p is None or p.family not in _families(table):
+            continue
+        for o in walk(table, chain.name, p, world):
+            if o.rule is None:
+                continue
+            if o.verdict == "dnat" and flow.publish is not None and chain.hook in ("prerouting", "output"):
+                hits = dnat.setdefault((o.rule, o.chain), _Hits())
+                hits.orders.add(_nat_order(chain, o.rule, o.chain, netc_jump))
+            elif o.verdict == "snat" and flow.keeps_source and chain.hook == "postrouting" and o.certain:
+                # (only a certain one: a maybe would flag every host that masquerades its own subnets)
+                hits = snat.setdefault((o.rule, o.chain), _Hits())
+            else:
+                continue
+            hits.flows.append((flow, o.certain))
+            if chain not in hits.bases:
+                hits.bases.append(chain)
+
+
+def _nat_findings(table: Table, dnat: dict, snat: dict) -> list[Finding]:
     found: list[Finding] = []
-    if chain.hook in ("prerouting", "output"):
-        per_rule: dict[tuple[Rule, str], list[tuple[Flow, bool]]] = {}
-        for flow in the_flows:
-            p = flow.views.get(chain.hook)
-            if flow.publish is None or p is None or p.family not in _families(table):
-                continue
-            for o in walk(table, chain.name, p, world):
-                if o.verdict == "dnat" and o.rule is not None:
-                    per_rule.setdefault((o.rule, o.chain), []).append((flow, o.certain))
-        for (rule, where), hits in per_rule.items():
-            certain = any(c for _, c in hits)
-            labels = tuple(dict.fromkeys(f.label for f, _ in hits))
-            ports = ", ".join(dict.fromkeys(f"{f.publish.proto}/{_ports_text(f.publish.host_ports)}"
-                                            for f, _ in hits if f.publish))
-            to = f" to {rule.target}" if rule.target else ""
-            fix = [shlex.join(rule.delete)] if rule.delete else []
-            fix.append("# or publish another host port in the spec line named above, and compile again")
-            order = _nat_order(chain, rule, where, netc_jump)
-            why = "the first nat rule that translates a connection decides where it goes; " + {
-                "before": f"this one runs before netc's, so the publish goes{to or ' elsewhere'} instead of to "
-                          "the container",
-                "after": "this one runs after netc's, so it no longer sees connections to the published port",
-                "either": "this one and netc's run at the same priority, in the order their tables were made, so "
-                          f"either the publish goes{to or ' elsewhere'} instead of to the container, or this rule "
-                          "no longer sees its connections"}[order]
-            found.append(Finding(
-                "publish-dnat-conflict", "error" if certain else "warning",
-                f"{table.label} sends connections to a port this network publishes ({ports}){to}",
-                f"{_where(table, chain)}: {rule.text}", why,
-                labels, tuple(fix)))
-    if chain.hook == "postrouting":
-        per_rule2: dict[Rule, list[tuple[Flow, bool]]] = {}
-        for flow in the_flows:
-            p = flow.views.get("postrouting")
-            if not flow.keeps_source or p is None or p.family not in _families(table):
-                continue
-            for o in walk(table, chain.name, p, world):
-                if o.verdict == "snat" and o.rule is not None:
-                    per_rule2.setdefault(o.rule, []).append((flow, o.certain))
-        for rule, hits in per_rule2.items():
-            labels = tuple(dict.fromkeys(f.label for f, _ in hits))
-            fix = [shlex.join(rule.delete)] if rule.delete else []
-            found.append(Finding(
-                "foreign-snat", "warning", f"{table.label} rewrites the source address of flows the spec keeps",
-                f"{_where(table, chain)}: {rule.text}",
-                "the spec keeps the client's address on these flows (publishes and traffic between containers "
-                "show the real peer, ip-masq false leaves egress untranslated); this rule replaces it",
-                labels, tuple(fix)))
+    for (rule, inside), hits in dnat.items():
+        certain = any(c for _, c in hits.flows)
+        labels = tuple(dict.fromkeys(f.label for f, _ in hits.flows))
+        ports = ", ".join(dict.fromkeys(f"{f.publish.proto}/{_ports_text(f.publish.host_ports)}"
+                                        for f, _ in hits.flows if f.publish))
+        to = f" to {rule.target}" if rule.target else ""
+        fix = [shell_join(rule.delete)] if rule.delete else []
+        fix.append("# or publish another host port in the spec line named above, and compile again")
+        order = next(o for o in ("before", "either", "after") if o in hits.orders)
+        why = "the first nat rule that translates a connection decides where it goes; " + {
+            "before": f"this one runs before netc's, so the publish goes{to or ' elsewhere'} instead of to "
+                      "the container",
+            "after": "this one runs after netc's, so it no longer sees connections to the published port",
+            "either": "this one and netc's run at the same priority, in the order their tables were made, so "
+                      f"either the publish goes{to or ' elsewhere'} instead of to the container, or this rule "
+                      "no longer sees its connections"}[order]
+        found.append(Finding(
+            "publish-dnat-conflict", "error" if certain else "warning",
+            f"{table.label} sends connections to a port this network publishes ({ports}){to}",
+            _where_rule(table, hits.bases, rule, inside), why, labels, tuple(fix)))
+    for (rule, inside), hits in snat.items():
+        labels = tuple(dict.fromkeys(f.label for f, _ in hits.flows))
+        fix = [shell_join(rule.delete)] if rule.delete else []
+        found.append(Finding(
+            "foreign-snat", "warning", f"{table.label} rewrites the source address of flows the spec keeps",
+            _where_rule(table, hits.bases, rule, inside),
+            "the spec keeps the client's address on these flows (publishes and traffic between containers "
+            "show the real peer, ip-masq false leaves egress untranslated); this rule replaces it",
+            labels, tuple(fix)))
     return found
 
 
@@ -568,11 +592,11 @@ def check_subnets(host: Host, out: Out) -> list[Finding]:
                 engine = _engine(r.dev)
                 held = [a for a in (link.addresses if link else ()) if a.ip in r.dst]
                 if held:
-                    fix = [shlex.join(["ip", "addr", "del", str(a), "dev", r.dev]) for a in held]
+                    fix = [shell_join(["ip", "addr", "del", str(a), "dev", r.dev]) for a in held]
                     if link and link.kind == "bridge":
                         fix.append(f"# or remove that bridge, if nothing uses it: ip link del {r.dev}")
                 else:
-                    fix = [shlex.join(["ip", "route", "del", *r.text.split()])]
+                    fix = [shell_join(["ip", "route", "del", *r.text.split()])]
                 fix.append(f"# or give bridge {b.name} a free subnet ({b.origin}) and compile again")
                 if r.dst in n:  # as or more specific: it takes the containers' traffic
                     inside = [c for c in out.containers if c.bridge == b.name and any(a in r.dst for a in c.addresses)]
@@ -624,7 +648,7 @@ def check_addresses(host: Host, out: Out) -> list[Finding]:
                 found.append(Finding(
                     "address-in-use", "error", f"{addr}, the address of {whose}, is in use on {link.name}",
                     f"{link.name}: {net}", why, breaks,
-                    (shlex.join(["ip", "addr", "del", str(net), "dev", link.name]),
+                    (shell_join(["ip", "addr", "del", str(net), "dev", link.name]),
                      f"# or give {whose} another address in the spec and compile again")))
     return found
 

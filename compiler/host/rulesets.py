@@ -26,7 +26,7 @@ from netaddr import IPNetwork
 
 # ------------------------------------------------------------------ the model
 
-ANY = None  # a field of a packet that can be anything (a port, a client's address)
+NO_IFACE = "<none>"  # the input interface of a packet the host sends itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,11 @@ class Table:
             return "nft"
         six = "6" if self.family == "ip6" else ""
         return f"ip{six}tables-legacy" if self.owner == "iptables-legacy" else f"ip{six}tables-nft"
+
+
+def shell_join(words) -> str:
+    """A command line to copy into a shell: shlex's quoting, but a lone '!' as it is."""
+    return " ".join(w if w == "!" else shlex.quote(w) for w in words)
 
 
 # ------------------------------------------------------------------ iptables-save
@@ -192,7 +197,7 @@ def _iptables_rule(words: list[str], table: str, tool: str) -> Rule:
             conds.append(Cond("other", (w,)))  # an option of a match doctor does not model
         negate = False
         i += step
-    text = " ".join(shlex.quote(w) for w in words)
+    text = shell_join(words)
     delete = (tool, "-t", table, "-D", *words[1:])
     return Rule(tuple(conds), verdict, target, text, delete)
 
@@ -459,8 +464,8 @@ class Packet:
     dport: tuple[int, int] | None  # a range of destination ports; None: any
     saddr: Addr
     daddr: Addr
-    iif: str | None               # a name; None: one of the uplinks
-    oif: str | None               # a name; None: one of the uplinks; "" not known yet (prerouting)
+    iif: str | None               # a name; None: one of the uplinks; "": unknown; NO_IFACE: none
+    oif: str | None               # a name; None: one of the uplinks; "": not known yet (prerouting)
     ctstate: str                  # new or established
     dnat: bool                    # conntrack says the destination was translated
     dst_local: bool
@@ -481,6 +486,8 @@ def _glob(pattern: str, name: str) -> bool:
 def _iface(values: tuple, name: str | None, world: World):
     if name == "":
         return None
+    if name == NO_IFACE:
+        return False
     if name is not None:
         return any(_glob(v, name) for v in values)
     if not world.uplinks:
