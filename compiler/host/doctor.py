@@ -251,13 +251,14 @@ def flows(out: Out, host: Host) -> list[Flow]:
         out_flows.append(Flow(f"link {r['parent']} -> {r['child']} {r.get('proto', 'tcp')}/{r['ports']}",
                               r.get("origin", ""), {"prerouting": _pre(p), "forward": p, "postrouting": p},
                               (r["bridge"],), keeps_source=True))
+    mine = {v: tuple(IPNetwork(str(a)) for a in snapshot.local_addresses(host, v)) for v in (4, 6)}
     for pub in out.publishes:
         fam = str(pub.address.version)
+        v = pub.address.version
         local = Addr("net", (IPNetwork(str(pub.host_ip)),)) if pub.host_ip is not None else \
-            Addr("local", tuple(IPNetwork(str(a)) for a in snapshot.local_addresses(host, pub.address.version)
-                                if not a.is_loopback()))
+            Addr("local", tuple(n for n in mine[v] if not n.ip.is_loopback()))
         everywhere = Addr("net", (IPNetwork(str(pub.host_ip)),)) if pub.host_ip is not None else \
-            Addr("local", tuple(IPNetwork(str(a)) for a in snapshot.local_addresses(host, pub.address.version)))
+            Addr("local", mine[v])
         pre = Packet(family=fam, proto=pub.proto, dport=pub.host_ports, saddr=OUTSIDE, daddr=local, iif=None,
                      oif="", ctstate="new", dnat=False, dst_local=True)
         output = Packet(family=fam, proto=pub.proto, dport=pub.host_ports, saddr=everywhere, daddr=everywhere,

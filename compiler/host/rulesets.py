@@ -104,6 +104,9 @@ NEUTRAL_MODULES = {"comment", "tcp", "udp", "multiport", "conntrack", "state", "
 # (their options that doctor does not model still count as unknown conditions, below)
 
 
+SKIP_CHAINS = ("-A NETC-FORWARD ", "-A NETC-DNAT ", "-A NETC-POSTROUTING ")
+
+
 def parse_iptables_save(text: str, owner: str, family: str, tool_for: str = "iptables") -> tuple[Table, ...]:
     """`iptables-save` text -> its tables. tool_for: the command a fix runs (iptables-legacy, ...)."""
     tables: list[Table] = []
@@ -131,8 +134,10 @@ def parse_iptables_save(text: str, owner: str, family: str, tool_for: str = "ipt
             tables.append(Table(owner, family, name, chains, _tool(c.name for c in chains)))
             name = None
         elif line.startswith("-A ") and name:
+            if line.startswith(SKIP_CHAINS):  # netc's own chains: never judged, and the bulk at scale
+                continue
             try:
-                words = shlex.split(line)
+                words = shlex.split(line) if any(q in line for q in "\"'\\") else line.split()
             except ValueError:
                 continue
             chain = words[1]

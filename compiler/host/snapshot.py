@@ -198,15 +198,13 @@ def parse_ss(text: str) -> tuple[Listener, ...]:
     return tuple(out)
 
 
-def _sysctls() -> dict[str, str]:
+def _sysctls(names: set[str]) -> dict[str, str]:
+    """Per-interface keys of `names` (the links with an address or a route: the host ends
+    of 10,000 veths need none) and of all and default."""
     out: dict[str, str] = {}
     for family, keys in (("ipv4", ("rp_filter", "forwarding")), ("ipv6", ("accept_ra", "forwarding"))):
         base = f"/proc/sys/net/{family}/conf"
-        try:
-            names = os.listdir(base)
-        except OSError:
-            continue
-        for name in names:
+        for name in sorted(names | {"all", "default"}):
             for key in keys:
                 v = _read(f"{base}/{name}/{key}")
                 if v is not None:
@@ -267,9 +265,11 @@ def read() -> Host:
     ufw.update({k: v for k, v in parse_shell_vars(_read("/etc/default/ufw")).items() if k == "DEFAULT_FORWARD_POLICY"})
     firewalld = parse_shell_vars(_read("/etc/firewalld/firewalld.conf"))
     ss = _run(["ss", "-Hlntup"], skipped)
+    links, routes = _links(skipped), _routes(skipped)
+    names = {l.name for l in links if l.addresses} | {r.dev for r in routes if r.dev}
     return Host(
-        tables=tables, iptables=flavour, links=_links(skipped), routes=_routes(skipped),
-        listeners=parse_ss(ss or ""), sysctls=_sysctls(),
+        tables=tables, iptables=flavour, links=links, routes=routes,
+        listeners=parse_ss(ss or ""), sysctls=_sysctls(names),
         br_netfilter=os.path.exists("/proc/sys/net/bridge/bridge-nf-call-iptables")
         or os.path.isdir("/sys/module/br_netfilter"),
         services=_services(skipped), ufw=ufw, firewalld_backend=firewalld.get("FirewallBackend"),
