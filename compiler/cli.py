@@ -1,4 +1,8 @@
-"""The command line: the only part of netc that writes files or prints.
+"""The command line: a thin layer over the pure entry points (pipeline.py).
+
+Each command parses its arguments, calls the stage that does the work, and
+prints the result; writing an output tree is emit/tree.py's, and the kernel
+tools (apply, verify) run their own scripts and probes.
 
 Exit statuses: 0 success, 1 a difference (compile --check) or a failed apply,
 2 errors in the spec or the command line. No traceback reaches a user: an

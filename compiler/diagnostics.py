@@ -29,10 +29,6 @@ class Span:
     end_line: int
     end_col: int
 
-    @property
-    def where(self) -> str:
-        return f"{self.file}:{self.line}"
-
 
 @dataclass(frozen=True, slots=True)
 class Note:

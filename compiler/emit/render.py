@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 
 from .. import __version__, ir
-from ..backends import REGISTRY
+from ..backends import REGISTRY, for_network
 from ..values import NetKind
 from .files import container_files
 from .fork import Forked
@@ -55,20 +55,18 @@ def render(network: ir.Network, backend: str = "iptables", jobs: int | None = No
                      and hasattr(os, "fork")) else 1
     side = Forked(_side, network, backend) if jobs > 1 else None
     try:
-        fw = REGISTRY[backend].render(network)
+        fw = for_network(network, backend).render(network)
         out: dict[str, str] = {}
         rules_text = ""
-        if network.firewall:
-            for name, spec in fw["files"].items():
-                context = {k: v for k, v in spec.items() if k != "template"}
-                out[name] = template(spec["template"], spec=network.spec, **context)
-                rules_text += out[name]
+        for name, f in fw.files.items():
+            out[name] = template(f.template, spec=network.spec, **f.context)
+            rules_text += out[name]
         counts = {"bridges": len(network.bridges), "p2ps": len(network.p2ps),
                   "containers": sum(1 for c in network.containers if c.mode in (NetKind.BRIDGE, NetKind.NONE)),
-                  "rules": fw["count"] if network.firewall else 0}
+                  "rules": fw.count}
         common = {"version": __version__, "spec": network.spec}
-        # The library can remove either backend's rules, whatever this output uses.
-        lib = {**REGISTRY["iptables"].render_lib(), "nft_table": REGISTRY["nftables"].TABLE}
+        # The library can remove every backend's rules, whatever this output uses.
+        lib = {k: v for b in REGISTRY.values() for k, v in b.runtime().items()}
         out["netc-lib.sh"] = template("netc-lib.sh.j2", **common, **lib)
         out["apply.sh"] = template("apply.sh.j2", **common, counts=counts)
         out["teardown.sh"] = template("teardown.sh.j2", **common)
@@ -81,7 +79,7 @@ def render(network: ir.Network, backend: str = "iptables", jobs: int | None = No
     files, digests, out["netc.json"] = got if got is not None else _side(network, backend)
     out.update(files)
     lines += files_lines(network, digests)
-    if network.firewall:
+    if fw.files:
         lines.append(firewall_line(backend, rules_text))
     out["objects"] = template("objects.j2", lines=lines)
     return dict(sorted(out.items()))
