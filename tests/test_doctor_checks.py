@@ -15,7 +15,9 @@ from netaddr import IPNetwork
 
 from conftest import netc, write_spec
 from netc.host import doctor
-from netc.host.rulesets import (Addr, Packet, World, parse_iptables_save, parse_nft_json, nft_rule_texts, walk)
+from netc.host.iptables_save import parse_iptables_save
+from netc.host.nft_ruleset import nft_rule_texts, parse_nft_json
+from netc.host.ruleset import Addr, Packet, World, walk
 from netc.host.snapshot import Host, Link, Listener, Route, parse_shell_vars, parse_ss
 from netc.pipeline import compile as compile_spec
 

@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 
 from netaddr import IPAddress, IPNetwork
 
-from .rulesets import Table, nft_rule_texts, parse_iptables_save, parse_nft_json
+from .iptables_save import parse_iptables_save
+from .nft_ruleset import nft_rule_texts, parse_nft_json
+from .ruleset import Table
 
 
 @dataclass(frozen=True, slots=True)
