@@ -417,6 +417,14 @@ def test_read_out_errors(tmp_path):
     (tmp_path / "netc.json").write_text('{"netc": "0.1.0", "bridges": [{"nom": 1}]}')
     with pytest.raises(doctor.DoctorError, match="KeyError"):
         doctor.read_out(str(tmp_path))
+    (tmp_path / "netc.json").write_text('{"netc": "0.1.0", "bridges": [{"name": "b", "network": 5}]}')
+    with pytest.raises(doctor.DoctorError, match="bridge b has no subnet"):
+        doctor.read_out(str(tmp_path))
+    good = json.loads(compile_spec(str(write_spec(tmp_path, SPEC)), backend="iptables")[0]["netc.json"])
+    good["containers"][1]["mappings"][0]["host_ip"] = "banana"
+    (tmp_path / "netc.json").write_text(json.dumps(good))
+    with pytest.raises(doctor.DoctorError, match="banana"):
+        doctor.read_out(str(tmp_path))
 
 
 def test_iptables_save_parsing():
@@ -437,6 +445,39 @@ def test_iptables_save_parsing():
     assert [c.kind for c in fwd.rules[1].conds] == ["other", "other"] and fwd.rules[1].verdict == "drop"
     assert fwd.rules[2].verdict == "continue"          # LOG is no chain: the packet goes on
     assert t.chain("MINE").rules[0].verdict == "continue"  # a goto to a chain that is not there
+
+
+def test_iptables_save_quoting_is_not_shell_quoting():
+    from netc.host.iptables_save import split_words
+    line = r'-A FORWARD -p tcp -m comment --comment "it\'s \"odd\" \\ " -j REJECT'
+    assert split_words(line) == ["-A", "FORWARD", "-p", "tcp", "-m", "comment", "--comment", "it's \"odd\" \\ ",
+                                 "-j", "REJECT"]
+    t, = legacy(f"*filter\n:FORWARD ACCEPT [0:0]\n{line}\nCOMMIT\n")
+    # printed for a shell: the shell hands iptables the comment as it is
+    assert t.chain("FORWARD").rules[0].delete[-3] == "it's \"odd\" \\ "
+
+
+def test_nft_named_sets_verdict_maps_and_other_families():
+    """tests/data/doctor/rich.json: what nft -j prints for sets, maps, vmaps, concatenations,
+    limits, quotas, marks, and bridge, netdev and arp tables (made from a ruleset loaded in a
+    namespace)."""
+    tables = nft(json.loads((DATA / "rich.json").read_text()), (DATA / "rich.nft.txt").read_text())
+    rich = next(t for t in tables if t.name == "rich")
+    world = World((IPNetwork("172.17.0.0/16"),), ("eth0",))
+
+    def to(port, proto="tcp", src=Addr("net", (IPNetwork("172.17.0.2/32"),))):
+        return Packet("4", proto, (port, port), src, Addr("outside"), "docker0", None, "new", False, False)
+
+    def verdicts(chain, p):
+        return {(o.verdict, o.certain) for o in walk(rich, chain, p, world)}
+    assert verdicts("f1", to(22)) == {("accept", True)}                 # tcp dport vmap @ports: 22 : accept
+    assert verdicts("f1", to(23)) == {("drop", True)}                   # 23 : drop
+    assert ("drop", False) in verdicts("f1", to(53, "udp"))             # udp 53 : jump s1 (ip6 only), then quota...
+    assert ("drop", True) not in verdicts("f1", to(53, "udp"))
+    ten = Addr("net", (IPNetwork("10.1.2.3/32"),))
+    assert verdicts("p0", to(80, src=ten)) == {("accept", True)}        # ip saddr @allowed accept
+    assert [r.text for r in rich.chain("f1").rules[:2]] == ["tcp dport vmap @ports"] * 2
+    assert {t.family for t in tables} == {"inet", "bridge", "netdev", "arp"}
 
 
 def test_walk_jumps_gotos_returns_and_unknowns():

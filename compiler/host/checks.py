@@ -4,7 +4,7 @@ Each is a pure function of (Host, Out) returning Findings (docs/doctor.md)."""
 
 from __future__ import annotations
 
-from netaddr import IPAddress
+from netaddr import AddrFormatError, IPAddress
 
 from .compiled import Out
 from .finding import Finding
@@ -20,7 +20,7 @@ def check_listeners(host: Host, out: Out) -> list[Finding]:
             wildcard = l.address in ("*", "0.0.0.0", "::")
             try:
                 addr = None if wildcard else IPAddress(l.address)
-            except Exception:
+            except (AddrFormatError, ValueError, TypeError):
                 continue
             if addr is not None and addr.version == 6 and addr.is_ipv4_mapped():
                 addr = addr.ipv4()

@@ -15,7 +15,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from netaddr import IPAddress, IPNetwork
+from netaddr import AddrFormatError, IPAddress, IPNetwork
 
 from . import snapshot
 from .finding import DoctorError
@@ -91,20 +91,16 @@ def _port_range(text) -> tuple[int, int]:
 
 
 def _addresses(d: dict, prefix: str) -> tuple:
-    """Every value of keys starting with `prefix` (address, address6, addresses ...) that
-    parses as an address or network: netc.json will grow IPv6 fields beside the IPv4 ones."""
+    """Every string value of keys starting with `prefix` (address, address6, addresses ...)
+    as an address or network: netc.json will grow IPv6 fields beside the IPv4 ones. A
+    string that does not parse raises AddrFormatError (read_out reports it)."""
     out = []
     for key in sorted(d):
         if not key.startswith(prefix):
             continue
         values = d[key] if isinstance(d[key], list) else [d[key]]
-        for v in values:
-            if not isinstance(v, str):
-                continue
-            try:
-                out.append(IPNetwork(v) if prefix == "network" else IPAddress(v.split("/")[0]))
-            except Exception:
-                continue
+        out += [IPNetwork(v) if prefix == "network" else IPAddress(v.split("/")[0]) for v in values
+                if isinstance(v, str)]
     return tuple(out)
 
 
@@ -126,6 +122,9 @@ def read_out(path: str) -> Out:
         bridges = tuple(Bridge(b["name"], _addresses(b, "network"), _addresses(b, "address"),
                                bool(b.get("external")), bool(b.get("icc", True)), b.get("origin", ""))
                         for b in data["bridges"])
+        for b in bridges:
+            if not b.networks:
+                raise ValueError(f"bridge {b.name} has no subnet")
         containers, publishes = [], []
         for c in data.get("containers", []):
             addrs = _addresses(c, "address") if c.get("mode") == "bridge" else ()
@@ -141,7 +140,7 @@ def read_out(path: str) -> Out:
         sysctls = {s["key"]: (str(s["value"]), s.get("origin", "")) for s in data.get("sysctls", [])}
         return Out(path, data.get("spec", ""), data.get("backend"), bridges, tuple(containers), tuple(publishes),
                    sysctls, tuple(r for r in data.get("rules", []) if isinstance(r, dict)))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AddrFormatError) as exc:
         raise DoctorError(f"{file} is not the netc.json that netc compile writes ({type(exc).__name__}: {exc})") \
             from None
 
@@ -201,7 +200,7 @@ def flows(out: Out, host: Host) -> list[Flow]:
             p = Packet(family=str(src.version), proto=r.get("proto", "tcp"), dport=_port_range(r["ports"]),
                        saddr=_net(src), daddr=_net(dst), iif=r["bridge"], oif=r["bridge"], ctstate="new",
                        dnat=False, dst_local=False)
-        except (KeyError, ValueError, TypeError):
+        except (KeyError, ValueError, TypeError, AddrFormatError):
             continue
         out_flows.append(Flow(f"link {r['parent']} -> {r['child']} {r.get('proto', 'tcp')}/{r['ports']}",
                               r.get("origin", ""), {"prerouting": _pre(p), "forward": p, "postrouting": p},

@@ -6,7 +6,6 @@ the options doctor models become conditions, any other match an unknown one.
 
 from __future__ import annotations
 
-import shlex
 
 from .ruleset import Chain, Cond, Rule, Table, networks as _networks, shell_join
 
@@ -54,13 +53,37 @@ def parse_iptables_save(text: str, owner: str, family: str, tool_for: str = "ipt
         elif line.startswith("-A ") and name:
             if line.startswith(SKIP_CHAINS):  # netc's own chains: never judged, and the bulk at scale
                 continue
-            try:
-                words = shlex.split(line) if any(q in line for q in "\"'\\") else line.split()
-            except ValueError:
-                continue
+            words = split_words(line) if '"' in line else line.split()
             chain = words[1]
             rules.setdefault(chain, []).append(_iptables_rule(words, name, tool_for))
     return tuple(tables)
+
+
+def split_words(line: str) -> list[str]:
+    """An iptables-save line as its words. Not shell quoting: iptables-save puts a word
+    with other characters than letters, digits, '_' and '-' in double quotes, and escapes
+    '"', '\\' and "'" inside with a backslash (xtables_save_string)."""
+    words: list[str] = []
+    word: list[str] = []
+    quoted = started = False
+    i = 0
+    while i < len(line):
+        c = line[i]
+        if quoted and c == "\\" and i + 1 < len(line):
+            word.append(line[i + 1])
+            i += 1
+        elif c == '"':
+            quoted, started = not quoted, True
+        elif c.isspace() and not quoted:
+            if word or started:
+                words.append("".join(word))
+            word, started = [], False
+        else:
+            word.append(c)
+        i += 1
+    if word or started:
+        words.append("".join(word))
+    return words
 
 
 def _ports(text: str) -> tuple[tuple[int, int], ...]:

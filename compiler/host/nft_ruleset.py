@@ -39,6 +39,12 @@ def parse_nft_json(data: dict, skip: set[tuple[str, str]] = frozenset(),
     order: list[tuple[str, str]] = []
     chains: dict[tuple[str, str], dict[str, dict]] = {}
     rules: dict[tuple[str, str, str], list[Rule]] = {}
+    named: dict[tuple[str, str], dict[str, list]] = {}   # a table's named sets and maps: their elements
+    for item in data.get("nftables", []):
+        for kind in ("set", "map"):
+            if kind in item:
+                s = item[kind]
+                named.setdefault((s["family"], s["table"]), {})["@" + s["name"]] = s.get("elem", [])
     for item in data.get("nftables", []):
         if "table" in item:
             key = (item["table"]["family"], item["table"]["name"])
@@ -55,7 +61,7 @@ def parse_nft_json(data: dict, skip: set[tuple[str, str]] = frozenset(),
             key = (r["family"], r["table"])
             if key in chains:
                 text = texts.get((r["family"], r["table"], r["chain"], r.get("handle")), "")
-                rules.setdefault((*key, r["chain"]), []).append(_nft_rule(r, text))
+                rules.setdefault((*key, r["chain"]), []).extend(_nft_rules(r, text, named.get(key, {})))
     tables = []
     for key in order:
         family, name = key
@@ -68,13 +74,14 @@ def parse_nft_json(data: dict, skip: set[tuple[str, str]] = frozenset(),
     return tuple(tables)
 
 
-def _values(right) -> tuple | None:
-    """The right side of an nft match as plain values; ranges as (lo, hi); None: not literal."""
+def _values(right, named: dict) -> tuple | None:
+    """The right side of an nft match as plain values; ranges as (lo, hi); None: not
+    literal. A named set (@name) stands for its elements."""
     if isinstance(right, dict):
         if "set" in right:
             out: list = []
             for v in right["set"]:
-                more = _values(v)
+                more = _values(v, named)
                 if more is None:
                     return None
                 out.extend(more)
@@ -85,21 +92,22 @@ def _values(right) -> tuple | None:
         if "prefix" in right:
             return (f"{right['prefix']['addr']}/{right['prefix']['len']}",)
         if "elem" in right:
-            return _values(right["elem"].get("val"))
+            return _values(right["elem"].get("val"), named)
         return None
     if isinstance(right, list):
         return tuple(right)
     if isinstance(right, str) and right.startswith("@"):
-        return None  # a named set: its elements are not read
+        elems = named.get(right)
+        return None if elems is None else _values({"set": elems}, named)
     return (right,)
 
 
-def _nft_match(m: dict) -> list[Cond]:
+def _nft_match(m: dict, named: dict) -> list[Cond]:
     op, left, right = m.get("op", "=="), m.get("left"), m.get("right")
     negate = op == "!="
     if op not in ("==", "!=", "in"):
         return [Cond("other", (str(m),))]
-    values = _values(right)
+    values = _values(right, named)
     if not isinstance(left, dict) or values is None:
         return [Cond("other", (str(m),))]
     if "meta" in left:
@@ -125,6 +133,9 @@ def _nft_match(m: dict) -> list[Cond]:
             return conds
         if proto in ("tcp", "udp"):
             return [Cond("proto", (proto,)), Cond("other", (str(m),))]
+        if (proto, fld) in (("ip", "protocol"), ("ip6", "nexthdr")):
+            return [Cond("family", ("4" if proto == "ip" else "6",)),
+                    Cond("proto", tuple(str(v) for v in values), negate)]
         if proto in ("ip", "ip6") and fld in ("saddr", "daddr"):
             nets = _networks(values)
             fam = Cond("family", ("4" if proto == "ip" else "6",))
@@ -144,60 +155,67 @@ def _nft_match(m: dict) -> list[Cond]:
     return [Cond("other", (str(m),))]
 
 
-def _nft_rule(r: dict, text: str) -> Rule:
+VERDICTS = ("accept", "drop", "return", "continue")
+
+
+def _verdict(kind: str, body) -> tuple[str, str] | None:
+    """(verdict, target) of a verdict statement; None when `kind` is not one."""
+    body = body if isinstance(body, dict) else {}
+    if kind in VERDICTS:
+        return kind, ""
+    if kind == "reject":
+        return "drop", ""
+    if kind in ("jump", "goto"):
+        return kind, body.get("target", "")
+    if kind == "redirect":
+        return "dnat", f"port {body['port']} of this host" if "port" in body else "this host"
+    if kind == "dnat":
+        addr, port = body.get("addr"), body.get("port")
+        return "dnat", (f"{addr}:{port}" if isinstance(port, int) else addr) if isinstance(addr, str) else ""
+    if kind in ("snat", "masquerade"):
+        return "snat", ""
+    return None
+
+
+def _nft_rules(r: dict, text: str, named: dict) -> list[Rule]:
+    """One nft rule -> Rules: one, or one per element of a verdict map (`tcp dport vmap { 22
+    : accept, 23 : drop }` is `tcp dport 22 accept` then `tcp dport 23 drop`)."""
+    family, table, chain = r["family"], r["table"], r["chain"]
+    handle = r.get("handle")
+    delete = ("nft", "delete", "rule", family, table, chain, "handle", str(handle)) if handle is not None else ()
+    text = text or f"rule handle {handle}"
     conds: list[Cond] = []
-    verdict, target, targets = "continue", "", ()
     for e in r.get("expr", []):
         (kind, body), = e.items() if isinstance(e, dict) and len(e) == 1 else ((None, None),)
         if kind == "match":
-            conds.extend(_nft_match(body))
-        elif kind in ("accept", "drop", "return", "continue"):
-            verdict = kind
-            break
-        elif kind == "reject":
-            verdict = "drop"
-            break
-        elif kind in ("jump", "goto"):
-            verdict, target = kind, body.get("target", "")
-            break
-        elif kind in ("dnat", "redirect"):
-            verdict, body = "dnat", body if isinstance(body, dict) else {}
-            addr, port = body.get("addr"), body.get("port")
-            if kind == "redirect":
-                target = f"port {port} of this host" if port is not None else "this host"
-            elif isinstance(addr, str):
-                target = f"{addr}:{port}" if isinstance(port, int) else addr
-            break
-        elif kind in ("snat", "masquerade"):
-            verdict = "snat"
-            break
-        elif kind == "vmap":
+            conds.extend(_nft_match(body, named))
+            continue
+        verdict = _verdict(kind, body)
+        if verdict is not None:
+            return [Rule(tuple(conds), verdict[0], verdict[1], text, delete)]
+        if kind == "vmap":
+            key = body.get("key") if isinstance(body, dict) else None
             data = body.get("data") if isinstance(body, dict) else None
-            found = []
-            if isinstance(data, dict) and "set" in data:
-                for pair in data["set"]:
-                    v = pair[1] if isinstance(pair, list) and len(pair) == 2 else {}
-                    if isinstance(v, dict):
-                        for k in ("jump", "goto"):
-                            if k in v:
-                                found.append(v[k]["target"])
-                        if "drop" in v:
-                            found.append("@drop")
-                        if "accept" in v:
-                            found.append("@accept")
-            verdict, targets = "vmap", tuple(found) if found else ("@unknown",)
-            break
-        elif kind == "xt":
+            elems = named.get(data) if isinstance(data, str) else data.get("set") if isinstance(data, dict) else None
+            out = []
+            for pair in elems or ():
+                k, v = (pair if isinstance(pair, list) and len(pair) == 2 else (None, None))
+                if isinstance(v, dict) and len(v) == 1:
+                    (vk, vb), = v.items()
+                    verdict = _verdict(vk, vb)
+                    if verdict is not None:
+                        match = _nft_match({"op": "==", "left": key, "right": k}, named)
+                        out.append(Rule(tuple(conds + match), verdict[0], verdict[1], text, delete))
+                        continue
+                out.append(Rule(tuple(conds + [Cond("other", ("vmap",))]), "vmap", "", text, delete))
+            return out or [Rule(tuple(conds), "vmap", "", text, delete)]
+        if kind == "xt":
             name = body.get("name", "") if isinstance(body, dict) else ""
             if body.get("type") == "target" and name in TERMINAL:
-                verdict = TERMINAL[name]
-                break
+                return [Rule(tuple(conds), TERMINAL[name], "", text, delete)]
             if body.get("type") == "match":
                 conds.append(Cond("other", (f"xt {name}",)))
         elif kind in ("limit", "quota", "numgen", "queue") or kind is None:
             conds.append(Cond("other", (str(e),)))
         # counter, log, comment, mangle, meta set, ct set, notrack ...: no effect on the path
-    family, table, chain = r["family"], r["table"], r["chain"]
-    handle = r.get("handle")
-    delete = ("nft", "delete", "rule", family, table, chain, "handle", str(handle)) if handle is not None else ()
-    return Rule(tuple(conds), verdict, target, text or f"rule handle {handle}", delete, targets)
+    return [Rule(tuple(conds), "continue", "", text, delete)]

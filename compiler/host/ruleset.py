@@ -19,7 +19,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from netaddr import IPNetwork
+from netaddr import AddrFormatError, IPNetwork
 
 # ------------------------------------------------------------------ the model
 
@@ -38,11 +38,10 @@ class Cond:
 @dataclass(frozen=True, slots=True)
 class Rule:
     conds: tuple[Cond, ...]
-    verdict: str                 # accept drop return jump goto dnat snat continue
+    verdict: str                 # accept drop return jump goto dnat snat continue, vmap (unread)
     target: str = ""             # the chain of a jump or goto; where a dnat or snat goes
     text: str = ""               # the rule as its tool shows it
     delete: tuple[str, ...] = ()  # the command (argv) that removes this rule
-    targets: tuple[str, ...] = ()  # a verdict map: every chain it may jump to
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +91,7 @@ def networks(items) -> tuple[IPNetwork, ...]:
     for item in items:
         try:
             out.append(IPNetwork(str(item)))
-        except Exception:
+        except (AddrFormatError, ValueError, TypeError):
             return ()
     return tuple(out)
 
@@ -253,12 +252,7 @@ class _Walk:
                 if m is True:
                     return falls
                 falls = None
-            elif rule.verdict == "vmap":  # a key doctor cannot judge: each entry may be taken
-                for sub in rule.targets:
-                    if sub in ("@drop", "@accept"):
-                        self.outcomes.append(Outcome(sub[1:], name, rule, False))
-                    elif sub != "@unknown":
-                        self.chain(sub, False, depth + 1)
+            elif rule.verdict == "vmap":  # a verdict map doctor could not read: it may end the chain
                 falls = None
             elif rule.verdict in ("jump", "goto"):
                 back = self.chain(rule.target, sure, depth + 1)

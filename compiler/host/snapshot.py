@@ -21,7 +21,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-from netaddr import IPAddress, IPNetwork
+from netaddr import AddrFormatError, IPAddress, IPNetwork
 
 from .iptables_save import parse_iptables_save
 from .nft_ruleset import nft_rule_texts, parse_nft_json
@@ -159,7 +159,7 @@ def _links(skipped: list[str]) -> tuple[Link, ...]:
                 continue
             try:
                 net = IPNetwork(f"{a['local']}/{a.get('prefixlen', 32 if a.get('family') == 'inet' else 128)}")
-            except Exception:
+            except (AddrFormatError, ValueError, TypeError):
                 continue
             addrs.append(net)
             if a.get("dynamic") or a.get("mngtmpaddr"):
@@ -178,7 +178,7 @@ def _routes(skipped: list[str]) -> tuple[Route, ...]:
             dst = r.get("dst", "")
             try:
                 net = IPNetwork("0.0.0.0/0" if family == "-4" else "::/0") if dst == "default" else IPNetwork(dst)
-            except Exception:
+            except (AddrFormatError, ValueError, TypeError):
                 continue
             out.append(Route(net, r.get("dev"), r.get("type", "unicast"), r.get("gateway"), r.get("protocol", "")))
     return tuple(out)
