@@ -480,6 +480,25 @@ def test_nft_named_sets_verdict_maps_and_other_families():
     assert {t.family for t in tables} == {"inet", "bridge", "netdev", "arp"}
 
 
+def test_bridge_family_chains_and_br_netfilter_priority_zero(tmp_path):
+    out = compiled(tmp_path)
+    data = {"nftables": [
+        {"table": {"family": "bridge", "name": "eb", "handle": 1}},
+        {"chain": {"family": "bridge", "table": "eb", "name": "f", "handle": 1, "type": "filter",
+                   "hook": "forward", "prio": 0, "policy": "drop"}}]}
+    f, = doctor.check(host(nft(data)), out)
+    # br_netfilter may skip a bridge chain of priority 0 at forward: a maybe
+    assert f.severity == "warning" and f.what == "nft table bridge eb may drop bridged packets of this network"
+    assert [b.split(" (")[0] for b in f.breaks] == ["container to container on bridge docker0",
+                                                     "link 172.17.0.3 -> 172.17.0.2 tcp/5432"]
+    assert f.fix[1] == "nft insert rule bridge eb f iifname '\"ve-*\"' accept"
+    f, _ = doctor.check(host(nft(data), br_netfilter=False), out)   # (and br-netfilter-missing)
+    assert f.id == "forward-drop" and f.severity == "error"
+    data["nftables"].append({"rule": {"family": "bridge", "table": "eb", "chain": "f", "handle": 2, "expr": [
+        {"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "ve-*"}}, {"accept": None}]}})
+    assert doctor.check(host(nft(data)), out) == []
+
+
 def test_walk_jumps_gotos_returns_and_unknowns():
     text = ('*filter\n:FORWARD DROP [0:0]\n:A - [0:0]\n:B - [0:0]\n'
             '-A FORWARD -j A\n-A FORWARD -o br0 -j ACCEPT\n'

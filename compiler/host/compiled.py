@@ -38,6 +38,7 @@ class Container:
     bridge: str | None
     addresses: tuple[IPAddress, ...]
     origin: str
+    port: str | None = None        # its veth's host end, a port of the bridge
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,8 @@ def read_out(path: str) -> Out:
         containers, publishes = [], []
         for c in data.get("containers", []):
             addrs = _addresses(c, "address") if c.get("mode") == "bridge" else ()
-            containers.append(Container(c["name"], c.get("bridge"), addrs, c.get("origin", "")))
+            containers.append(Container(c["name"], c.get("bridge"), addrs, c.get("origin", ""),
+                                        c.get("host_veth") if addrs else None))
             for m in c.get("mappings", []) if addrs else []:
                 host_ip = m.get("host_ip")
                 ip = None if host_ip in (None, "", "0.0.0.0", "::") else IPAddress(host_ip)

@@ -103,6 +103,8 @@ def _values(right, named: dict) -> tuple | None:
 
 
 def _nft_match(m: dict, named: dict) -> list[Cond]:
+    """One match -> conditions. (In a bridge family table the interfaces are the bridge's
+    ports; ibrname/obrname, the bridge, are not modelled.)"""
     op, left, right = m.get("op", "=="), m.get("left"), m.get("right")
     negate = op == "!="
     if op not in ("==", "!=", "in"):

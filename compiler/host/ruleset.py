@@ -113,8 +113,8 @@ class Packet:
     dport: tuple[int, int] | None  # a range of destination ports; None: any
     saddr: Addr
     daddr: Addr
-    iif: str | None               # a name; None: one of the uplinks; "": unknown; NO_IFACE: none
-    oif: str | None               # a name; None: one of the uplinks; "": not known yet (prerouting)
+    iif: str | tuple | None       # a name; a tuple: one of these; None: one of the uplinks; "": unknown;
+    oif: str | tuple | None       # NO_IFACE: none. oif "": not known yet (prerouting)
     ctstate: str                  # new or established
     dnat: bool                    # conntrack says the destination was translated
     dst_local: bool
@@ -132,16 +132,17 @@ def _glob(pattern: str, name: str) -> bool:
     return name.startswith(pattern[:-1]) if pattern.endswith("*") else name == pattern
 
 
-def _iface(values: tuple, name: str | None, world: World):
+def _iface(values: tuple, name, world: World):
     if name == "":
         return None
     if name == NO_IFACE:
         return False
-    if name is not None:
+    if isinstance(name, str):
         return any(_glob(v, name) for v in values)
-    if not world.uplinks:
+    names = world.uplinks if name is None else name   # one of these (a tuple: a bridge's ports)
+    if not names:
         return None
-    hits = [any(_glob(v, u) for v in values) for u in world.uplinks]
+    hits = [any(_glob(v, u) for v in values) for u in names]
     return True if all(hits) else False if not any(hits) else None
 
 

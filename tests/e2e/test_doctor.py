@@ -163,6 +163,26 @@ def test_foreign_nft_forward_drop(sandbox, tmp_path):
     assert sandbox.teardown(out).returncode == 0
 
 
+def test_a_bridge_family_table_that_drops_frames(sandbox, tmp_path):
+    # As `ebtables-nft -P FORWARD DROP` (and its INPUT and OUTPUT) would leave it.
+    out, net = compile_for(sandbox, tmp_path, SPEC)
+    in_ns(sandbox.host, "nft", "add table bridge eb; "
+                               "add chain bridge eb f { type filter hook forward priority -200; policy drop; }; "
+                               "add chain bridge eb i { type filter hook input priority -200; policy drop; }; "
+                               "add chain bridge eb o { type filter hook output priority -200; policy drop; }")
+    _, found = doctor(sandbox, out)
+    chains = {f["where"].split(", chain ")[1].split(" ")[0]: f for f in found if f["id"] == "forward-drop"}
+    assert set(chains) == {"f", "i", "o"} and all(f["severity"] == "error" for f in chains.values())
+    assert all(b.startswith(("container to container", "link")) for b in chains["f"]["breaks"])
+    assert sandbox.apply(out).returncode == 0
+    assert traffic(sandbox, net) == {"publish": False, "icc": False, "egress": False}
+    for f in found:
+        run_fix(sandbox, f)
+    assert doctor(sandbox, out) == (0, [])
+    assert traffic(sandbox, net) == FLOWING
+    assert sandbox.teardown(out).returncode == 0
+
+
 def test_foreign_bridge_on_the_spec_subnet(sandbox, tmp_path):
     out, net = compile_for(sandbox, tmp_path, "daemon { bip 172.18.0.1/16 }\n" + SPEC)
     other = "br-0a1b2c3d4e5f"   # as another engine names its bridges
