@@ -144,7 +144,7 @@ def check_rp_filter(host: Host, out: Out | None) -> list[Finding]:
     every = _int(host.sysctl("net.ipv4.conf.all.rp_filter", "0"))
     defaults = [r for r in host.routes if r.dst.prefixlen == 0 and r.dst.version == 4]
     publishes = tuple(f"{p.text} from outside ({p.origin})" for p in (out.publishes if out else ())
-                      if p.host_ip is None or not p.host_ip.is_loopback())
+                      if p.address.version == 4 and (p.host_ip is None or not p.host_ip.is_loopback()))
     for link in host.links:
         v4 = [a for a in link.addresses if a.version == 4]
         if link.name == "lo" or link.name in mine or link.master or not v4:

@@ -90,7 +90,7 @@ def _where_rule(table: Table, bases: list[Chain], rule: Rule, inside: str) -> st
 def _world(host: Host, out: Out | None) -> World:
     own = {b.name for b in out.bridges} if out else set()
     uplinks = tuple(l.name for l in host.links if l.name != "lo" and l.name not in own and l.master is None
-                    and any(a.version == 4 for a in l.addresses))
+                    and l.addresses)
     return World(out.subnets if out else (), uplinks)
 
 
