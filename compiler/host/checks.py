@@ -11,6 +11,7 @@ from .finding import Finding
 from .ruleset import shell_join
 from .snapshot import Host
 
+
 def check_listeners(host: Host, out: Out) -> list[Finding]:
     found = []
     for pub in out.publishes:

@@ -22,6 +22,7 @@ from .finding import DoctorError
 from .ruleset import NO_IFACE, Addr, Packet
 from .snapshot import Host
 
+
 @dataclass(frozen=True)
 class Bridge:
     name: str
