@@ -16,8 +16,9 @@ import os
 import sys
 
 from . import __version__
-from .diagnostics import CompileFailed, render_all
-from .emit.tree import TreeError, read_tree, write_tree
+from .completion import FILE, NAMES, OUT, SPEC
+from .diagnostics import FORMATS, CompileFailed, github_annotation, render_as, render_runs
+from .emit.tree import TreeError, read_data, read_tree, write_tree
 from .pipeline import NETNS_PREFIX, load
 
 
@@ -34,15 +35,33 @@ def _prefix(text: str) -> str:
     return text
 
 
-def _report(diagnostics, sources) -> None:
-    text = render_all(diagnostics, sources)
+def _report(diagnostics, sources, fmt: str = "text") -> None:
+    _write_diagnostics(render_as(fmt, diagnostics, sources), fmt)
+
+
+def _write_diagnostics(text: str, fmt: str) -> None:
+    """Diagnostics for people on standard error, or for tools (json, github) on standard output."""
     if text:
-        sys.stderr.write(text)
+        (sys.stderr if fmt == "text" else sys.stdout).write(text)
 
 
 def cmd_check(args) -> int:
-    loaded = load(args.spec, netns_prefix=args.netns_prefix)
-    _report(loaded.diagnostics, loaded.sources)
+    if args.emit and args.format == "json":
+        raise _UserError("--emit ir prints text on standard output, where --format json puts its array: "
+                         "give one of them")
+    if args.emit and len(args.spec) > 1:
+        raise _UserError("--emit ir prints one network: give one SPEC")
+    runs, failed, loaded = [], False, None
+    for spec in args.spec:  # every spec is checked, also after one with errors
+        try:
+            loaded = load(spec, netns_prefix=args.netns_prefix)
+            runs.append((loaded.diagnostics, loaded.sources))
+        except CompileFailed as exc:
+            runs.append((exc.diagnostics, exc.sources))
+            failed = True
+    _write_diagnostics(render_runs(args.format, runs), args.format)
+    if failed:
+        return 2
     if args.emit == "ir":
         from .emit.netjson import network_json
         sys.stdout.write(network_json(loaded.network, None) + "\n")
@@ -57,7 +76,7 @@ def cmd_compile(args) -> int:
     from .pipeline import compile as compile_spec, lock_path
     artifacts, loaded = compile_spec(args.spec, backend=args.backend, netns_prefix=args.netns_prefix,
                                      frozen=args.frozen or args.check)
-    _report(loaded.diagnostics, loaded.sources)
+    _report(loaded.diagnostics, loaded.sources, args.format)
     if args.check:
         import difflib
         have = read_tree(args.out) if os.path.isdir(args.out) else {}
@@ -67,7 +86,11 @@ def cmd_compile(args) -> int:
             if a == b:
                 continue
             differs += 1
-            sys.stdout.writelines(difflib.unified_diff(
+            if args.format == "github":
+                sys.stdout.write(github_annotation("error", "differs from the compiled output (run netc compile "
+                                                   "and commit the result)", file=os.path.join(args.out, name)) + "\n")
+            # Standard output holds only the JSON array under --format json.
+            (sys.stderr if args.format == "json" else sys.stdout).writelines(difflib.unified_diff(
                 (a or "").splitlines(True), (b or "").splitlines(True),
                 f"a/{name}" if a is not None else "/dev/null", f"b/{name}" if b is not None else "/dev/null"))
         if differs:
@@ -90,22 +113,19 @@ def _run_script(script: str, verb: str) -> int:
     import subprocess
     if not os.path.isfile(script):
         raise _UserError(f"{script} does not exist: give the folder `netc compile -o` wrote")
-    tty = sys.stderr.isatty()
+    from .prove.progress import Progress
+    line = Progress(sys.stderr)
     env = {**os.environ, "NETC_PROGRESS": "1"}
     proc = subprocess.Popen(["sh", script], stderr=subprocess.PIPE, text=True, env=env)
-    for line in proc.stderr:
-        if line.startswith("netc-progress "):
-            _, number, name = line.rstrip("\n").split(" ", 2)
-            if tty:
-                sys.stderr.write(f"\r\033[Knetc: {verb}: step {number}: {name[:70]}")
-                sys.stderr.flush()
+    for text in proc.stderr:
+        if text.startswith("netc-progress "):
+            _, number, name = (text.rstrip("\n").split(" ", 2) + ["", ""])[:3]
+            line.show(f"netc: {verb}: step {number}: {name[:70]}")
             continue
-        if tty:
-            sys.stderr.write("\r\033[K")
-        sys.stderr.write(line)
+        line.clear()
+        sys.stderr.write(text)
     rc = proc.wait()
-    if tty:
-        sys.stderr.write("\r\033[K")
+    line.clear()
     return 0 if rc == 0 else 1
 
 
@@ -174,8 +194,7 @@ def cmd_verify(args) -> int:
     for backend in backends:
         probes = verify.run(lambda prefix: load(args.spec, netns_prefix=prefix).network, backend,
                             args.sample, lambda text, b=backend: say(f"[{b}] {text}"))
-        if sys.stderr.isatty():
-            sys.stderr.write("\r\033[K")
+        say.clear()
         results[backend] = probes
         bad += sum(not p.agrees for p in probes)
     if args.json:
@@ -206,6 +225,56 @@ def cmd_facts(args) -> int:
     return 0
 
 
+def cmd_graph(args) -> int:
+    from .emit import graph
+    try:
+        fmt = graph.format_for(args.output, args.picture)
+        data = read_data(args.source) if os.path.isdir(args.source) else graph.from_network(load(args.source).network)
+        body = graph.layout(graph.dot(data), fmt)
+    except graph.GraphError as exc:
+        raise _UserError(str(exc)) from None
+    if args.output is None:
+        if fmt == "png" and sys.stdout.isatty():
+            raise _UserError("a PNG on a terminal: give -o FILE or redirect standard output")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(body)
+        return 0
+    with open(f"{args.output}.netc-tmp", "wb") as f:
+        f.write(body)
+    os.replace(f"{args.output}.netc-tmp", args.output)
+    return 0
+
+
+def cmd_run_config(args) -> int:
+    import json
+    from .emit import oci
+    try:
+        part, note = oci.run_config(read_data(args.out), args.name, args.rootfs, args.base)
+    except oci.RunConfigError as exc:
+        raise _UserError(str(exc)) from None
+    if note:
+        sys.stderr.write(f"netc: {note}\n")
+    sys.stdout.write(json.dumps(part, indent=2) + "\n")
+    return 0
+
+
+def cmd_completion(args) -> int:
+    from .completion import script
+    sys.stdout.write(script(parser(), args.shell))
+    return 0
+
+
+def cmd_names(args) -> int:
+    """For the completion scripts: the names explain (SPEC) or run-config (OUT) takes, one a line."""
+    from .completion import names
+    if os.path.isdir(args.source):
+        found = [c["name"] for c in read_data(args.source)["containers"]]
+    else:
+        found = names(load(args.source).network)
+    sys.stdout.write("".join(f"{n}\n" for n in found))
+    return 0
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError("expected a whole number of at least 1")
@@ -219,11 +288,14 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    c = sub.add_parser("check", help="parse and resolve a spec; print diagnostics",
-                       description="Parse and resolve SPEC and print every error and warning. "
-                                   "Exit 0 when it is valid, 2 when it has errors.")
-    c.add_argument("spec", metavar="SPEC")
+    c = sub.add_parser("check", help="parse and resolve specs; print diagnostics",
+                       description="Parse and resolve each SPEC and print every error and warning. "
+                                   "Exit 0 when all are valid, 2 when any has errors.")
+    c.add_argument("spec", metavar="SPEC", nargs="+").complete = SPEC
     c.add_argument("--emit", choices=["ir"], help="also print the resolved network (the IR as netc.json holds it, one item a line)")
+    c.add_argument("--format", choices=FORMATS, default="text",
+                   help="diagnostics as text on standard error (default), or on standard output as one JSON "
+                        "array or as GitHub Actions annotations")
     c.add_argument("--netns-prefix", default=NETNS_PREFIX, type=_prefix,
                    help=f"prefix of the containers' namespace names (default {NETNS_PREFIX})")
     c.set_defaults(run=cmd_check)
@@ -233,14 +305,17 @@ def parser() -> argparse.ArgumentParser:
                        description="Compile SPEC into the folder OUT: apply.sh, teardown.sh, the firewall "
                                    "rules, containers/NAME/{hosts,resolv.conf,hostname} and netc.json. "
                                    "Writes SPEC.lock beside the spec with every allocated value.")
-    c.add_argument("spec", metavar="SPEC")
-    c.add_argument("-o", "--out", required=True, metavar="OUT", help="the output folder")
+    c.add_argument("spec", metavar="SPEC").complete = SPEC
+    c.add_argument("-o", "--out", required=True, metavar="OUT", help="the output folder").complete = OUT
     c.add_argument("--backend", choices=sorted(REGISTRY), default="iptables", help="firewall backend")
     c.add_argument("--netns-prefix", default=NETNS_PREFIX, type=_prefix,
                    help=f"prefix of the containers' namespace names (default {NETNS_PREFIX})")
     c.add_argument("--frozen", action="store_true", help="fail instead of changing SPEC.lock (for CI)")
     c.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 with a unified diff where OUT differs from the compiled output")
+    c.add_argument("--format", choices=FORMATS, default="text",
+                   help="diagnostics as text (default), json or github, as for check; under json the diff "
+                        "of --check goes to standard error")
     c.set_defaults(run=cmd_compile)
 
     c = sub.add_parser("explain", help="what the compiled rules do to one packet, rule by rule",
@@ -250,9 +325,9 @@ def parser() -> argparse.ArgumentParser:
                                    "outside, or addresses; host:PORT is the host's outside address "
                                    "(198.51.100.1; 127.0.0.1 when the host sends), outside is 198.51.100.2. "
                                    "Without --backend both backends answer, and must agree.")
-    c.add_argument("spec", metavar="SPEC")
-    c.add_argument("--from", dest="source", required=True, metavar="A")
-    c.add_argument("--to", required=True, metavar="B[:PORT[/PROTO]]")
+    c.add_argument("spec", metavar="SPEC").complete = SPEC
+    c.add_argument("--from", dest="source", required=True, metavar="A").complete = NAMES
+    c.add_argument("--to", required=True, metavar="B[:PORT[/PROTO]]").complete = NAMES
     c.add_argument("--backend", choices=sorted(REGISTRY))
     c.add_argument("--json", action="store_true", help="print an object: verdict, delivered_to, translations, steps")
     c.set_defaults(run=cmd_explain)
@@ -263,7 +338,7 @@ def parser() -> argparse.ArgumentParser:
                                    "unexposed port, every publish from outside, the host and a container, "
                                    "hairpin, egress, p2p), compare each with explain's prediction, and tear "
                                    "down. Exit 0 when all agree, 1 otherwise. Needs root.")
-    c.add_argument("spec", metavar="SPEC")
+    c.add_argument("spec", metavar="SPEC").complete = SPEC
     c.add_argument("--backend", choices=sorted(REGISTRY), help="one backend (default: both)")
     c.add_argument("--sample", type=_positive, metavar="N", help="at most N probes per backend (a fixed sample)")
     c.add_argument("--json", action="store_true", help="print every probe as JSON")
@@ -275,6 +350,40 @@ def parser() -> argparse.ArgumentParser:
                                    "routes, for the spec to keep (compile itself never reads the machine).")
     c.set_defaults(run=cmd_facts)
 
+    c = sub.add_parser("graph", help="the topology as a picture (Graphviz: dot, svg or png)",
+                       description="Draw the host, bridges, containers, publishes, links and p2p pairs of a spec, "
+                                   "or of an output folder (from its netc.json). Without -o the DOT text goes to "
+                                   "standard output; svg and png need Graphviz's dot program.")
+    c.add_argument("source", metavar="SPEC|OUT").complete = SPEC
+    c.add_argument("-o", "--output", metavar="FILE", help="write the picture here (format: its extension)").complete = FILE
+    c.add_argument("--format", dest="picture", choices=["dot", "svg", "png"],
+                   help="dot (default without -o), svg or png")
+    c.set_defaults(run=cmd_graph)
+
+    c = sub.add_parser("run-config", help="the OCI runtime configuration that puts a real container into OUT's network",
+                       description="Print the OCI config.json parts (network namespace by path, uts, hostname, "
+                                   "netc's hosts, resolv.conf and hostname bound read-only) that run container NAME "
+                                   "in the network netc applied; with --base, that config whole. See docs/runtimes.md.")
+    c.add_argument("out", metavar="OUT").complete = OUT
+    c.add_argument("name", metavar="NAME").complete = NAMES
+    c.add_argument("--rootfs", metavar="PATH", help="the container's root file system (root.path)").complete = OUT
+    c.add_argument("--base", metavar="CONFIG", help="an OCI config.json (`runc spec`) to print with netc's parts "
+                                                    "put in").complete = FILE
+    c.set_defaults(run=cmd_run_config)
+
+    from .completion import SHELLS
+    c = sub.add_parser("completion", help="print a shell completion script (bash or zsh)",
+                       description="Print a completion script (for explain --from/--to: the container names of "
+                                   "the spec on the line). bash: source <(netc completion bash); zsh: save it as "
+                                   "_netc in a folder of $fpath.")
+    c.add_argument("shell", choices=SHELLS)
+    c.set_defaults(run=cmd_completion)
+
+    # Hidden (no help): what the completion scripts ask for.
+    c = sub.add_parser("_names", description="Print the names explain (SPEC) or run-config (OUT) takes.")
+    c.add_argument("source", metavar="SPEC|OUT")
+    c.set_defaults(run=cmd_names)
+
     c = sub.add_parser("doctor", help="find what else on this host will break OUT's network (changes nothing)",
                        description="Read this host, without changing anything, and report every condition that "
                                    "will stop OUT's network from working or that it would fight with: other "
@@ -285,7 +394,7 @@ def parser() -> argparse.ArgumentParser:
                                    "would turn off, firewalld and ufw. Each finding names what breaks (by spec "
                                    "line) and the fix. Without OUT only the generic checks run. "
                                    "Exit 0 clean, 1 findings, 2 error. Needs root. See docs/doctor.md.")
-    c.add_argument("out", metavar="OUT", nargs="?", help="an output folder of netc compile")
+    c.add_argument("out", metavar="OUT", nargs="?", help="an output folder of netc compile").complete = OUT
     c.add_argument("--json", action="store_true", help="print the findings as JSON")
     c.set_defaults(run=cmd_doctor)
 
@@ -293,14 +402,14 @@ def parser() -> argparse.ArgumentParser:
                        description="Run netc doctor's checks (each finding is printed as a warning), then "
                                    "OUT/apply.sh with a progress line: 0 applied, 1 failed and rolled back, "
                                    "2 with --strict when doctor found something (nothing is changed then).")
-    c.add_argument("out", metavar="OUT")
+    c.add_argument("out", metavar="OUT").complete = OUT
     c.add_argument("--strict", action="store_true",
                    help="treat every finding of netc doctor as an error: exit 2 without changing anything")
     c.set_defaults(run=cmd_apply)
 
     c = sub.add_parser("teardown", help="remove what netc applied on this host",
                        description="Run OUT/teardown.sh.")
-    c.add_argument("out", metavar="OUT")
+    c.add_argument("out", metavar="OUT").complete = OUT
     c.set_defaults(run=cmd_teardown)
     return p
 
@@ -310,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except CompileFailed as exc:
-        _report(exc.diagnostics, exc.sources)
+        _report(exc.diagnostics, exc.sources, getattr(args, "format", "text"))
         return 2
     except (_UserError, TreeError) as exc:
         sys.stderr.write(f"netc: error: {exc}\n")

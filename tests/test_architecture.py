@@ -31,7 +31,8 @@ ALLOWED = {
     "pipeline": {"core", "frontend", "resolve", "backends", "emit", "pipeline"},
     "prove": {"core", "backends", "emit", "pipeline", "prove"},
     "host": {"core", "backends", "emit", "pipeline", "prove", "host"},
-    "cli": {"core", "frontend", "resolve", "backends", "emit", "pipeline", "prove", "host", "cli"},
+    "completion": {"core", "completion"},  # shell scripts, from the parser cli hands over
+    "cli": {"core", "frontend", "resolve", "backends", "emit", "pipeline", "prove", "host", "completion", "cli"},
     "__main__": {"cli"},
 }
 
