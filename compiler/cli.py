@@ -19,6 +19,7 @@ from . import __version__
 from .completion import FILE, NAMES, OUT, SPEC
 from .diagnostics import FORMATS, CompileFailed, github_annotation, render_as, render_runs
 from .emit.tree import TreeError, read_data, read_tree, write_tree
+from .host import doctor
 from .pipeline import NETNS_PREFIX, load
 
 
@@ -130,25 +131,8 @@ def _run_script(script: str, verb: str) -> int:
 
 
 def cmd_apply(args) -> int:
-    script = os.path.join(args.out, "apply.sh")
-    if os.path.isfile(script) and os.geteuid() == 0:  # (without root apply.sh says so itself)
-        # netc doctor's checks, before anything changes: warnings, or with --strict errors.
-        from .host import doctor
-        lead = "netc: error: " if args.strict else "netc: warning: "
-        try:
-            found = doctor.findings(args.out)
-        except doctor.DoctorError as exc:
-            if args.strict:
-                raise _UserError(f"apply --strict: doctor cannot check this host: {exc}; nothing was changed") \
-                    from None
-            sys.stderr.write(f"netc: warning: doctor cannot check this host: {exc}\n")
-            found = []
-        sys.stderr.write(doctor.render(found, prefix=lead))
-        if found and args.strict:
-            sys.stderr.write(f"netc: error: apply --strict: netc doctor found {len(found)} problem(s) on this "
-                             "host; nothing was changed\n")
-            return 2
-    return _run_script(script, "apply")
+    stop = doctor.before_apply(args.out, args.strict)  # doctor's checks first: warnings, or (--strict) exit 2
+    return stop if stop is not None else _run_script(os.path.join(args.out, "apply.sh"), "apply")
 
 
 def cmd_teardown(args) -> int:
@@ -207,16 +191,6 @@ def cmd_verify(args) -> int:
             sys.stdout.write(f"[{backend}] {agree} of {len(probes)} probes agree with explain\n")
             sys.stdout.write(verify.table(probes, only_differences=not args.all))
     return 0 if bad == 0 else 1
-
-
-def cmd_doctor(args) -> int:
-    from .host import doctor
-    try:
-        report = doctor.run(args.out)
-    except doctor.DoctorError as exc:
-        raise _UserError(str(exc)) from None
-    sys.stdout.write(doctor.to_json(report) if args.json else doctor.render_report(report))
-    return 1 if report.findings else 0
 
 
 def cmd_facts(args) -> int:
@@ -384,27 +358,12 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("source", metavar="SPEC|OUT")
     c.set_defaults(run=cmd_names)
 
-    c = sub.add_parser("doctor", help="find what else on this host will break OUT's network (changes nothing)",
-                       description="Read this host, without changing anything, and report every condition that "
-                                   "will stop OUT's network from working or that it would fight with: other "
-                                   "tables (iptables-legacy, iptables-nft, nftables) that drop its forwarded "
-                                   "traffic or translate its published ports, listeners on published ports, "
-                                   "routes and addresses on its subnets (another engine's bridge), strict "
-                                   "rp_filter, a missing br_netfilter, router advertisements that forwarding "
-                                   "would turn off, firewalld and ufw. Each finding names what breaks (by spec "
-                                   "line) and the fix. Without OUT only the generic checks run. "
-                                   "Exit 0 clean, 1 findings, 2 error. Needs root. See docs/doctor.md.")
-    c.add_argument("out", metavar="OUT", nargs="?", help="an output folder of netc compile").complete = OUT
-    c.add_argument("--json", action="store_true", help="print the findings as JSON")
-    c.set_defaults(run=cmd_doctor)
-
+    doctor.add_command(sub, OUT)
     c = sub.add_parser("apply", help="apply an output tree to this host, all-or-nothing",
-                       description="Run netc doctor's checks (each finding is printed as a warning), then "
-                                   "OUT/apply.sh with a progress line: 0 applied, 1 failed and rolled back, "
-                                   "2 with --strict when doctor found something (nothing is changed then).")
+                       description="Run netc doctor's checks (findings are warnings), then OUT/apply.sh with a "
+                                   "progress line: 0 applied, 1 failed and rolled back, 2 --strict found something.")
     c.add_argument("out", metavar="OUT").complete = OUT
-    c.add_argument("--strict", action="store_true",
-                   help="treat every finding of netc doctor as an error: exit 2 without changing anything")
+    c.add_argument("--strict", action="store_true", help="netc doctor's findings are errors: exit 2, change nothing")
     c.set_defaults(run=cmd_apply)
 
     c = sub.add_parser("teardown", help="remove what netc applied on this host",
@@ -421,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     except CompileFailed as exc:
         _report(exc.diagnostics, exc.sources, getattr(args, "format", "text"))
         return 2
-    except (_UserError, TreeError) as exc:
+    except (_UserError, TreeError, doctor.DoctorError) as exc:
         sys.stderr.write(f"netc: error: {exc}\n")
         return 2
     except OSError as exc:
