@@ -539,6 +539,20 @@ def test_doctor_needs_root_and_says_so(tmp_path, monkeypatch):
         doctor.run(out.path)
 
 
+def test_apply_strict_without_netc_json_changes_nothing(tmp_path):
+    import os
+    if os.geteuid() != 0:
+        pytest.skip("apply runs doctor as root only")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "apply.sh").write_text(f"touch {tmp_path / 'ran'}\n")
+    r = netc("apply", str(out), "--strict")
+    assert r.returncode == 2 and "apply --strict: doctor cannot check this host" in r.stderr
+    assert "nothing was changed" in r.stderr and not (tmp_path / "ran").exists()
+    r = netc("apply", str(out))   # not a netc tree: applied unchecked, as before doctor
+    assert r.returncode == 0 and r.stderr == "" and (tmp_path / "ran").exists()
+
+
 def test_doctor_command_line(tmp_path):
     r = netc("doctor", "--help")
     assert r.returncode == 0 and "without changing anything" in " ".join(r.stdout.split())
