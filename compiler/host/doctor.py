@@ -14,17 +14,16 @@ Without OUT only the generic checks run, for the default backend
 (iptables): other tables' forward drops, rp_filter, br_netfilter, firewalld
 and ufw.
 
-Entry points: `findings(out_dir)` (read the host, check; what `plan` calls)
-with `render(findings)`; `before_apply(out_dir, strict)` (apply's first
-step); `check(host, out)` (pure); `add_command` and `command`, the command
-line's `netc doctor` (cli.py holds no more of it than one line).
+Entry points: `findings(out_dir)` (read the host, check; what `apply` and
+`plan` call) with `render(findings)`; `run(out_dir)` a `Report` (with what
+could not be read) for `netc doctor`, `render_report` and `to_json`;
+`check(host, out)`, pure.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import dataclass
 
 from . import snapshot
@@ -35,8 +34,8 @@ from .finding import SEVERITIES, DoctorError, Finding
 from .firewall_checks import check_firewall
 from .snapshot import Host
 
-__all__ = ["DoctorError", "Finding", "Out", "Report", "add_command", "before_apply", "check", "command", "findings",
-           "read_out", "render", "render_report", "run", "to_json"]
+__all__ = ["DoctorError", "Finding", "Out", "Report", "check", "findings", "read_out", "render", "render_report",
+           "run", "to_json"]
 
 
 def check(host: Host, out: Out | None) -> list[Finding]:
@@ -70,56 +69,6 @@ def run(out_dir: str | None) -> Report:
 def findings(out_dir: str | None) -> list[Finding]:
     """What `apply` and `plan` call: the findings for OUT on this host."""
     return list(run(out_dir).findings)
-
-
-# ------------------------------------------------------------------ the command line
-
-def add_command(sub, complete_out) -> None:
-    """`netc doctor [OUT] [--json]` in cli.py's sub-parsers (complete_out: its completion hint)."""
-    c = sub.add_parser("doctor", help="what else on this host will break OUT's network (changes nothing)",
-                       description="Read this host, without changing anything, and report every condition that "
-                                   "will break OUT's network or fight with it: other tables (iptables-legacy, "
-                                   "iptables-nft, nftables, firewalld, ufw) that drop its forwarded traffic or "
-                                   "translate its published ports, listeners on published ports, routes and "
-                                   "addresses on its subnets (another engine's bridge), strict rp_filter, a "
-                                   "missing br_netfilter, router advertisements that forwarding would turn off. "
-                                   "Each finding names what breaks (by spec line) and the fix. Without OUT only "
-                                   "the generic checks run. Exit 0 clean, 1 findings, 2 error. Needs root. "
-                                   "See docs/doctor.md.")
-    c.add_argument("out", metavar="OUT", nargs="?", help="an output folder of netc compile").complete = complete_out
-    c.add_argument("--json", action="store_true", help="print the findings as JSON")
-    c.set_defaults(run=command)
-
-
-def command(args) -> int:
-    """netc doctor: the report on standard output; 0 clean, 1 findings (DoctorError: the CLI's exit 2)."""
-    report = run(args.out)
-    sys.stdout.write(to_json(report) if args.json else render_report(report))
-    return 1 if report.findings else 0
-
-
-def before_apply(out_dir: str, strict: bool) -> int | None:
-    """netc apply's first step, before OUT/apply.sh changes anything: doctor's findings as
-    warnings on standard error; with `strict`, any finding (or a host or OUT doctor cannot
-    read) is an error and the exit status is returned: apply.sh must not run. Skipped
-    without root (apply.sh says so itself), and for a tree without netc.json unless strict."""
-    if not os.path.isfile(os.path.join(out_dir, "apply.sh")) or os.geteuid() != 0:
-        return None
-    lead = "netc: error: " if strict else "netc: warning: "
-    try:
-        found = findings(out_dir)
-    except DoctorError as exc:
-        if strict:
-            raise DoctorError(f"apply --strict: doctor cannot check this host: {exc}; nothing was changed") from None
-        if os.path.exists(os.path.join(out_dir, "netc.json")):
-            sys.stderr.write(f"{lead}doctor cannot check this host: {exc}\n")
-        return None
-    sys.stderr.write(render(found, prefix=lead))
-    if found and strict:
-        sys.stderr.write(f"netc: error: apply --strict: netc doctor found {len(found)} problem(s) on this host; "
-                         "nothing was changed\n")
-        return 2
-    return None
 
 
 def render(found, prefix: str = "") -> str:
