@@ -31,7 +31,8 @@ ALLOWED = {
     "pipeline": {"core", "frontend", "resolve", "backends", "emit", "pipeline"},
     "prove": {"core", "backends", "emit", "pipeline", "prove"},
     "host": {"core", "backends", "emit", "pipeline", "prove", "host"},
-    "cli": {"core", "frontend", "resolve", "backends", "emit", "pipeline", "prove", "host", "cli"},
+    "completion": {"core", "completion"},  # shell scripts, from the parser cli hands over
+    "cli": {"core", "frontend", "resolve", "backends", "emit", "pipeline", "prove", "host", "completion", "cli"},
     "__main__": {"cli"},
 }
 
@@ -82,7 +83,7 @@ def test_imports_follow_the_pipeline():
 
 def test_nothing_imports_the_command_line():
     for path, parts in _modules():
-        if parts in (("cli",), ("__main__",)):
+        if parts[0] in ("cli", "__main__"):
             continue
         for line, target in _imports(path, parts):
             assert target[:1] != ("cli",), f"{path}:{line} imports cli"

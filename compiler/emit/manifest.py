@@ -5,11 +5,13 @@ OUT (symlinks not followed), checks that the new tree may be written there (a
 folder with files and no manifest, a file of someone else's where netc would
 write one, a spec, include or lock netc would overwrite: each refused with
 the list of what is in the way) and plans the renames that swap the trees,
-which tree.py carries out. `read_tree` reads what `compile --check` compares.
+which tree.py carries out. `read_tree` reads what `compile --check` compares, `read_data`
+a tree's netc.json (for graph, run-config and completion).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -241,3 +243,21 @@ def read_tree(out: str, names) -> dict[str, str]:
         except (OSError, UnicodeDecodeError):
             found[name] = "<unreadable>\n"
     return found
+
+
+def read_data(out: str) -> dict:
+    """OUT/netc.json, checked to be netc's."""
+    path = os.path.join(out, "netc.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise TreeError(f"{_show(out)} holds no netc.json: it is not a folder `netc compile -o` wrote") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TreeError(f"{_show(path)} is not netc's JSON: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("bridges", "containers")):
+        raise TreeError(f"{_show(path)} is not netc's JSON (no bridges and containers)")
+    for key in ("bridges", "containers"):
+        if not all(isinstance(x, dict) and isinstance(x.get("name"), str) for x in data[key]):
+            raise TreeError(f"{_show(path)} is not netc's JSON (a nameless entry in {key})")
+    return data

@@ -1,4 +1,5 @@
-"""The output tree on disk: the only writer of one, and its reader for `compile --check`.
+"""The output tree on disk: the only writer of one (its readers, for `compile --check` and
+for graph, run-config and completion, are manifest.py's, and named here too).
 
 compile owns only the files it wrote. Every tree carries `manifest`, the list
 of them; a recompile replaces and removes only files of the previous manifest
@@ -35,7 +36,7 @@ import os
 import shutil
 
 from ..quote import printable as _show
-from .manifest import TMP, Plan, TreeError, plan
+from .manifest import TMP, Plan, TreeError, plan, read_data, read_tree  # noqa: F401 (the readers, for the CLI)
 
 _MARK = "netc-tmp"          # the file that says a .netc-tmp folder is netc's own
 PARALLEL_WRITE_FROM = 4000  # files in a new tree from which two processes write it
