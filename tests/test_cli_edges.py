@@ -110,6 +110,10 @@ def test_a_spec_path_that_is_not_utf8(tmp_path):
     spec.write_text(GOOD + "container db {}\n")
     r = subprocess.run([NETC, "check", str(spec)], capture_output=True)
     assert r.returncode == 2 and b"\\xff\\xfe.netc:7:11: error:" in r.stderr, r.stderr
+    for fmt in ("json", "github"):   # for tools too, on standard output
+        r = subprocess.run([NETC, "check", "--format", fmt, str(spec)], capture_output=True)
+        assert r.returncode == 2 and b"\\xff\\xfe.netc" in r.stdout and r.stderr == b"", r.stdout + r.stderr
+        r.stdout.decode("utf-8")
 
 
 @pytest.mark.parametrize("bip", ["10.0.0.1/0", "10.0.0.1/1", "0.0.0.1/8", "224.0.0.1/8", "240.0.0.1/8",
@@ -216,6 +220,7 @@ OPTIONS = st.lists(st.one_of(
     st.tuples(st.just("-o"), NAME), st.tuples(st.just("--lock"), NAME),
     st.tuples(st.just("--backend"), WORD), st.tuples(st.just("--netns-prefix"), WORD),
     st.tuples(st.just("--emit"), WORD), st.tuples(st.just("--from"), WORD), st.tuples(st.just("--to"), WORD),
+    st.tuples(st.just("--format"), st.sampled_from(["text", "json", "github"])),
     st.tuples(st.sampled_from(["--check", "--frozen", "--json", "-h", "--version", "--bogus"])),
     st.tuples(WORD)), max_size=3)
 COMMAND = st.sampled_from(["check", "compile", "compile", "compile", "explain", "facts", "chek", "--version", ""])
@@ -269,11 +274,12 @@ def command_lines(draw):
                                           st.sampled_from(["out", "folder", spec_name])))]
             argv += draw(st.sampled_from([[], [], ["--check"], ["--frozen"], ["--backend", "nftables"],
                                           ["--lock", "my.lock"], ["--lock", "fifo"], ["--check", "--frozen"],
-                                          ["--netns-prefix", "p-"]]))
+                                          ["--netns-prefix", "p-"], ["--check", "--format", "github"],
+                                          ["--check", "--format", "json"]]))
         elif command == "explain":
             argv += ["--from", draw(WORD), "--to", draw(WORD)]
-        elif draw(st.booleans()):
-            argv += ["--emit", "ir"]
+        else:
+            argv += draw(st.sampled_from([[], ["--emit", "ir"], ["--format", "json"], ["--format", "github"]]))
         return argv, spec_name, draw(STDIN)
     spec_name = draw(NAME)
     command = draw(COMMAND)
