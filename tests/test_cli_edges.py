@@ -112,8 +112,13 @@ def test_a_spec_path_that_is_not_utf8(tmp_path):
     assert r.returncode == 2 and b"\\xff\\xfe.netc:7:11: error:" in r.stderr, r.stderr
     for fmt in ("json", "github"):   # for tools too, on standard output
         r = subprocess.run([NETC, "check", "--format", fmt, str(spec)], capture_output=True)
-        assert r.returncode == 2 and b"\\xff\\xfe.netc" in r.stdout and r.stderr == b"", r.stdout + r.stderr
-        r.stdout.decode("utf-8")
+        assert r.returncode == 2 and r.stderr == b"", r.stdout + r.stderr
+        text = r.stdout.decode("utf-8")
+        if fmt == "json":
+            import json
+            assert json.loads(text)[0]["file"].endswith("\\xff\\xfe.netc")
+        else:
+            assert "\\xff\\xfe.netc,line=7" in text, text
 
 
 @pytest.mark.parametrize("bip", ["10.0.0.1/0", "10.0.0.1/1", "0.0.0.1/8", "224.0.0.1/8", "240.0.0.1/8",
