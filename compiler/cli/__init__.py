@@ -4,7 +4,7 @@ Each command parses its arguments, calls the stage that does the work, and
 prints the result; writing an output tree is emit/tree.py's, and the kernel
 tools (apply, verify) run their own scripts and probes. One module per group
 of commands, each with an `add(sub)` that declares its commands:
-spec (check, compile), prove (explain, verify), host (apply, teardown, facts),
+spec (check, compile), prove (explain, verify), host (apply, teardown, facts, doctor),
 tools (graph, run-config, completion).
 
 Exit statuses: 0 success, 1 a difference (compile --check) or a failed apply,
@@ -21,6 +21,7 @@ import sys
 from .. import __version__
 from ..diagnostics import CompileFailed
 from ..emit.tree import TreeError
+from ..quote import printable
 from . import host, prove, spec, tools
 from .common import Parser, UserError, report
 
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"netc: error: {exc}\n")
         return 2
     except OSError as exc:
-        sys.stderr.write(f"netc: error: {exc.filename or ''}: {exc.strerror or exc}\n")
+        where = f"{printable(str(exc.filename))}: " if exc.filename is not None else ""
+        sys.stderr.write(f"netc: error: {where}{exc.strerror or exc}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("netc: interrupted\n")

@@ -7,8 +7,9 @@ paths, LF line ends and one trailing newline per file.
 
 Besides DESIGN.md's files, the tree holds `objects` (the table of everything
 apply creates, one line each, which apply reconciles against the previous
-apply's record) and `netc-lib.sh` (the functions apply.sh and teardown.sh
-share).
+apply's record), `netc-lib.sh` (the functions apply.sh and teardown.sh
+share) and `manifest` (every file of the tree: what a recompile may replace
+or remove, tree.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .fork import Forked
 from .netjson import network_json
 from .objects import files_lines, firewall_line, object_head
 from .templates import short_hash, template
+from .manifest import MANIFEST, manifest_text
 
 # At this many containers, render splits its work between two processes (when
 # the machine has two CPUs): below it a fork costs more than it saves.
@@ -82,4 +84,5 @@ def render(network: ir.Network, backend: str = "iptables", jobs: int | None = No
     if fw.files:
         lines.append(firewall_line(backend, rules_text))
     out["objects"] = template("objects.j2", lines=lines)
+    out[MANIFEST] = manifest_text(out)
     return dict(sorted(out.items()))

@@ -25,6 +25,7 @@ from netaddr import IPAddress
 
 from .. import ir
 from ..backends import for_network
+from ..quote import printable
 from ..values import Family, NetKind, Proto
 from .evaluate import Evaluator
 from .world import (EXT, HOSTS, LOCALHOST, OUTSIDES, Answer, ExplainError, Packet, Step,  # noqa: F401 (the CLI's)
@@ -114,8 +115,8 @@ class Explainer:
             a = IPAddress(src)
             if a == OUTSIDES[family]:
                 saddr, origin = a, "outside"
-            elif a in w.by_address:
-                origin = w.owner(w.by_address[a]).name
+            elif a in w.by_address or a in w.p2p_address:
+                origin = w.owner(w.by_address.get(a) or w.p2p_address[a]).name
                 saddr = a
             else:
                 raise ExplainError(f"{src} is no address of a container, the host or outside")
@@ -129,12 +130,13 @@ class Explainer:
             target = w.owner(name)
             if target.mode is NetKind.HOST:
                 daddr = LOCALHOST[family] if origin == "host" else HOSTS[family]
-            elif target.address is None:
-                return nothing(name, f"has no address (net {target.mode.value}): nothing can reach it")
-            elif target.address_of(family) is None:
-                return nothing(name, f"has no {family} address: nothing can reach it in {family}")
-            else:
-                daddr = target.address_of(family)
+            else:   # a p2p peer by its address on the link, else the bridge address in the family
+                daddr = w.address_of(origin if origin in w.containers else None, name, family)
+                if daddr is None and target.address is not None:
+                    return nothing(name, f"has no {family} address: nothing can reach it in {family}")
+                if daddr is None:
+                    return nothing(name, f"has no address (net {target.mode.value}) and no p2p link to {origin}: "
+                                         f"nothing from {origin} can reach it")
         else:
             daddr = IPAddress(name)
         p = Packet(saddr or daddr, daddr, proto, 40000, port or 0)
@@ -276,7 +278,7 @@ def render(answer: Answer, src: str, dst: str) -> str:
     width = max((len(s.where) for s in answer.steps), default=0)
     for s in answer.steps:
         tail = f"  [{s.verdict}]" if s.verdict else ""
-        origin = f"    <- {s.origin}" if s.origin else ""
+        origin = f"    <- {printable(s.origin)}" if s.origin else ""
         lines.append(f"  {s.where:<{width}}  {s.text}{tail}{origin}")
     if answer.verdict == "accept":
         extra = f", translated to {answer.dnat}" if answer.dnat else ""

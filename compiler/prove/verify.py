@@ -24,6 +24,7 @@ from netaddr import IPAddress
 
 from .. import ir
 from .explain import Explainer
+from .world import World
 from ..values import Family, NetKind, Proto
 from ..emit.render import render as render_tree
 from .sandbox import HOST_IP, HOST_IP6, OUTSIDE_IP, OUTSIDE_IP6, Sandbox
@@ -83,14 +84,17 @@ def plan(network: ir.Network, sample: int | None = None, seed: int = 0) -> tuple
             return OUTSIDE_IP
         return str(by_name[name].address)
 
-    # Every ordered pair of containers, on every port the receiver serves; in IPv6 too where the
-    # receiver has it (a sender without IPv6 has no route: that is a probe too).
+    # Every ordered pair of containers, on every port the receiver serves, by name: a p2p
+    # peer is reached at its address on the link (explain's reading of a name, World.address_of);
+    # in IPv6 too where the receiver has it (a sender without IPv6 has no route: a probe too).
+    world = World(network)
     for a in owners:
         for b in owners:
-            if a is b or b.address is None:
+            address = world.address_of(a.name, b.name) if a is not b else None
+            if address is None:
                 continue
             for proto, port in servers[b.name]:
-                probes.append(Probe(a.name, f"{b.name}:{port}/{proto}", str(b.address), port, proto))
+                probes.append(Probe(a.name, f"{b.name}:{port}/{proto}", str(address), port, proto))
                 if b.address6 is not None:
                     probes.append(Probe(a.name, f"[{b.address6}]:{port}/{proto}", str(b.address6), port, proto))
     # Every publish from outside, the host, another container, and itself (hairpin), in its family;

@@ -94,6 +94,10 @@ class World:
                 for a in (c.address, c.address6):
                     if a is not None:
                         self.by_address.setdefault(a, c.name)
+        self.p2p_address: dict[IPAddress, str] = {}   # a p2p end's address -> its container
+        for p in network.p2ps:
+            for end in (p.a, p.b):
+                self.p2p_address.setdefault(end.address.ip, end.container)
         self.local = {HOST, HOSTS[Family.V6]} | {a for b in network.bridges for a in (b.address, b.address6)
                                                  if a is not None}
         on = {s.key for s in network.sysctls if s.value == "1"}
@@ -124,6 +128,33 @@ class World:
         if iface in self.bridges:
             return self.gateway(self.bridges[iface], family)
         return HOSTS[family]
+
+    def address_of(self, origin: str | None, name: str) -> IPAddress | None:
+        """The address container NAME stands for, seen from container ORIGIN (None: from the
+        host or outside): its address on a p2p link between the two, when there is one (the
+        link's host route is the way there), else its bridge address; None when it has neither."""
+        target = self.owner(name)
+        if origin is not None and origin in self.containers:
+            here = self.owner(origin).netns
+            for p in self.network.p2ps:
+                for end, other in ((p.a, p.b), (p.b, p.a)):
+                    if end.netns == here and other.netns == target.netns:
+                        return other.address.ip
+        return target.address
+
+    def address_of(self, origin: str | None, name: str, family: Family = Family.V4) -> IPAddress | None:
+        """The address container NAME stands for, seen from container ORIGIN (None: from the
+        host or outside): its address on a p2p link between the two, when there is one (the
+        link's host route is the way there; p2p links are IPv4), else its bridge address in
+        FAMILY; None when it has neither."""
+        target = self.owner(name)
+        if origin is not None and origin in self.containers and family is Family.V4:
+            here = self.owner(origin).netns
+            for p in self.network.p2ps:
+                for end, other in ((p.a, p.b), (p.b, p.a)):
+                    if end.netns == here and other.netns == target.netns:
+                        return other.address.ip
+        return target.address_of(family)
 
     def p2p(self, netns: str, a: IPAddress) -> tuple[str, IPAddress] | None:
         """When `a` is the far end of a p2p link from `netns`: that end's container and this end's address."""
