@@ -128,3 +128,13 @@ def test_ip_forward_false_and_ip6tables_false(tmp_path):
     assert "net.ipv6.conf.all.forwarding" not in keys and "net.bridge.bridge-nf-call-ip6tables" not in keys
     assert {r.family for r in net.rules} == {Family.V4}
     assert [str(m.host_ip) for m in net.container("w").mappings] == ["0.0.0.0"]
+
+
+def test_doctor_reads_each_publish_in_its_family(tmp_path):
+    """netc doctor checks the flows of each publish in the family it publishes in (netc.json's
+    mappings are per family), so an IPv4-only publish is not judged in IPv6."""
+    from netc.host.compiled import read_out
+    spec = write_spec(tmp_path, V6 + "container w { publish 8080:80; publish 0.0.0.0:8081:81; publish [::]:8082:82 }\n")
+    assert netc("compile", str(spec), "-o", str(tmp_path / "out")).returncode == 0
+    got = sorted((p.host_ports[0], p.address.version) for p in read_out(str(tmp_path / "out")).publishes)
+    assert got == [(8080, 4), (8080, 6), (8081, 4), (8082, 6)]

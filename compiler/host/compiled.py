@@ -135,8 +135,9 @@ def read_out(path: str) -> Out:
             for m in c.get("mappings", []) if addrs else []:
                 host_ip = m.get("host_ip")
                 ip = None if host_ip in (None, "", "0.0.0.0", "::") else IPAddress(host_ip)
+                family = IPAddress(host_ip).version if host_ip else None   # a mapping is of one family
                 for a in addrs:
-                    if ip is not None and ip.version != a.version:
+                    if family is not None and family != a.version:
                         continue
                     publishes.append(Publish(c["name"], c["bridge"], a, m["proto"], ip, _port_range(m["host_ports"]),
                                              _port_range(m["container_ports"]), m.get("origin", "")))

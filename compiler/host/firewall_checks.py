@@ -7,13 +7,15 @@ other owners at the hook it meets them: a drop there is `forward-drop`, a
 translation of a published port `publish-dnat-conflict`, a rewritten source
 the spec keeps `foreign-snat`. netc's own iptables tables (the flavour of
 `iptables`, for the iptables backend) are judged only before netc's jumps,
-which apply inserts first; the nftables backend's table `ip netc` never.
+which apply inserts first; the nftables backend's table `inet netc` (and the `ip netc` of an
+earlier netc) never.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from ..backends import nftables
 from ..kernel import HOOKS
 from .compiled import Flow, Out, _ports_text
 from .finding import Finding
@@ -21,7 +23,8 @@ from .ruleset import NO_IFACE, Chain, Outcome, Packet, Rule, Table, World, shell
 from .snapshot import Host
 
 NETC_CHAINS = {"NETC-FORWARD", "NETC-DNAT", "NETC-POSTROUTING"}
-NETC_TABLE = ("ip", "netc")   # the nftables backend's table (backends/nftables.py)
+# The nftables backend's table, and the one an earlier netc made (backends/nftables.py).
+NETC_TABLES = {(nftables.FAMILY, nftables.TABLE), (nftables.OLD_FAMILY, nftables.TABLE)}
 NETC_NAT_PRIORITY = HOOKS[("prerouting", "nat")]   # where both backends translate
 
 
@@ -47,7 +50,7 @@ def _bridged(flow: Flow, hook: str, ports: dict[str, tuple[str, ...]]) -> Packet
 def _role(table: Table, host: Host, out: Out | None) -> str:
     """netc: netc's own (skipped); own: the iptables flavour netc's iptables backend
     writes into (judged up to netc's jumps, which go first); foreign: everything else."""
-    if (table.family, table.name) == NETC_TABLE and table.owner == "nft":
+    if (table.family, table.name) in NETC_TABLES and table.owner == "nft":
         return "netc"
     backend = out.backend if out is not None else "iptables"
     if backend == "iptables" and table.owner.startswith("iptables-") and \
