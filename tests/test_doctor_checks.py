@@ -394,8 +394,8 @@ def test_ipv6_fields_in_netc_json_are_read_and_break_nothing(tmp_path):
         data["bridges"][0]["address6"] = "fd00:42::1"
         for c in data["containers"]:
             c["address6"] = "fd00:42::" + c["address"].rsplit(".", 1)[1]
-            for m in c["mappings"]:
-                m["host_ip"] = "::"
+            # a publish in both families is two mappings, 0.0.0.0 and :: (netc.json's format)
+            c["mappings"] += [{**m, "host_ip": "::"} for m in c["mappings"] if m["host_ip"] == "0.0.0.0"]
     out = compiled(tmp_path, edit=ipv6)
     assert IPNetwork("fd00:42::/64") in out.subnets
     assert {str(p.address) for p in out.publishes} == {"172.17.0.3", "fd00:42::3"}
