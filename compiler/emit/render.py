@@ -5,10 +5,10 @@ jinja2 templates in templates/ only lay the text out. Output is byte-for-byte
 deterministic: sorted or source-ordered data, no timestamps, no absolute
 paths, LF line ends and one trailing newline per file.
 
-Besides DESIGN.md's files, the tree holds `objects` (the table of everything
-apply creates, one line each, which apply reconciles against the previous
-apply's record) and `netc-lib.sh` (the functions apply.sh and teardown.sh
-share).
+Besides DESIGN.md's files, the tree holds `objects` (everything apply makes,
+object by object, with the literal commands that make, check and remove each:
+emit/objects.py) and `netc-lib.sh` (the engine apply.sh and teardown.sh share:
+lock, journal, observe, diff, run, roll back).
 """
 
 from __future__ import annotations
@@ -21,27 +21,22 @@ from ..values import NetKind
 from .files import container_files
 from .fork import Forked
 from .netjson import network_json
-from .objects import files_lines, firewall_line, object_head
-from .templates import short_hash, template
+from .objects import firewall_view, views
+from .quote import sh_comment
+from .templates import template
 
 # At this many containers, render splits its work between two processes (when
 # the machine has two CPUs): below it a fork costs more than it saves.
 PARALLEL_FROM = 2000
 
 
-def _side(network: ir.Network, backend: str) -> tuple[dict[str, str], dict[str, str], str]:
-    """The half of render that needs no firewall: the container files, their
-    digests (for the object table) and netc.json."""
+def _side(network: ir.Network, backend: str) -> tuple[dict[str, str], str]:
+    """The half of render that needs no firewall: the container files and netc.json."""
     files: dict[str, str] = {}
-    digests: dict[str, str] = {}
     resolv: dict = {}
     for c in network.containers:
-        mine = container_files(network, c, resolv)
-        files.update(mine)
-        if c.mode in (NetKind.BRIDGE, NetKind.NONE):
-            base = f"containers/{c.name}/"
-            digests[c.name] = short_hash(*(mine[base + f] for f in ("hostname", "hosts", "resolv.conf")))
-    return files, digests, template("netc.json.j2", body=network_json(network, backend))
+        files.update(container_files(network, c, resolv))
+    return files, template("netc.json.j2", body=network_json(network, backend))
 
 
 def render(network: ir.Network, backend: str = "iptables", jobs: int | None = None) -> dict[str, str]:
@@ -57,31 +52,25 @@ def render(network: ir.Network, backend: str = "iptables", jobs: int | None = No
     try:
         fw = REGISTRY[backend].render(network)
         out: dict[str, str] = {}
-        rules_text = ""
+        firewall = None
         if network.firewall:
-            for name, spec in fw["files"].items():
-                context = {k: v for k, v in spec.items() if k != "template"}
-                out[name] = template(spec["template"], spec=network.spec, **context)
-                rules_text += out[name]
+            (name, spec), = fw["files"].items()
+            context = {k: v for k, v in spec.items() if k != "template"}
+            out[name] = template(spec["template"], spec=network.spec, **context)
+            firewall = firewall_view(backend, name, out[name])
         counts = {"bridges": len(network.bridges), "p2ps": len(network.p2ps),
                   "containers": sum(1 for c in network.containers if c.mode in (NetKind.BRIDGE, NetKind.NONE)),
                   "rules": fw["count"] if network.firewall else 0}
-        common = {"version": __version__, "spec": network.spec}
-        # The library can remove either backend's rules, whatever this output uses.
-        lib = {**REGISTRY["iptables"].render_lib(), "nft_table": REGISTRY["nftables"].TABLE}
-        out["netc-lib.sh"] = template("netc-lib.sh.j2", **common, **lib)
+        common = {"version": __version__, "spec": sh_comment(network.spec)}
+        out["netc-lib.sh"] = template("netc-lib.sh.j2", **common)
         out["apply.sh"] = template("apply.sh.j2", **common, counts=counts)
         out["teardown.sh"] = template("teardown.sh.j2", **common)
-        lines = object_head(network)
+        out["objects"] = template("objects.j2", **common, **views(network), firewall=firewall)
         got = side.result() if side else None
     except BaseException:
         if side:
             side.cancel()
         raise
-    files, digests, out["netc.json"] = got if got is not None else _side(network, backend)
+    files, out["netc.json"] = got if got is not None else _side(network, backend)
     out.update(files)
-    lines += files_lines(network, digests)
-    if network.firewall:
-        lines.append(firewall_line(backend, rules_text))
-    out["objects"] = template("objects.j2", lines=lines)
     return dict(sorted(out.items()))
