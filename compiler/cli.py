@@ -81,36 +81,124 @@ def cmd_compile(args) -> int:
     return 0
 
 
-def _run_script(script: str, verb: str) -> int:
-    """Run OUT/apply.sh or OUT/teardown.sh with a progress line and a short report."""
-    import subprocess
+def _script(out: str, name: str) -> str:
+    script = os.path.join(out, name)
     if not os.path.isfile(script):
         raise _UserError(f"{script} does not exist: give the folder `netc compile -o` wrote")
+    return script
+
+
+def _say(text: str) -> None:
+    """Write to stderr; a closed stderr (the terminal went away) is not a reason to stop."""
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _run_script(script: str, verb: str, *args: str) -> int:
+    """Run OUT/apply.sh or OUT/teardown.sh with a progress line and its report.
+
+    The script runs in a session of its own, and SIGINT, SIGTERM and SIGHUP to
+    netc are passed on to it once: it rolls back (a teardown finishes) and exits
+    1. netc reads its messages until it exits, whatever happens to netc's own
+    terminal, so the script never dies of a closed pipe half-way."""
+    import signal
+    import subprocess
     tty = sys.stderr.isatty()
     env = {**os.environ, "NETC_PROGRESS": "1"}
-    proc = subprocess.Popen(["sh", script], stderr=subprocess.PIPE, text=True, env=env)
-    for line in proc.stderr:
-        if line.startswith("netc-progress "):
-            _, number, name = line.rstrip("\n").split(" ", 2)
-            if tty:
-                sys.stderr.write(f"\r\033[Knetc: {verb}: step {number}: {name[:70]}")
-                sys.stderr.flush()
-            continue
-        if tty:
-            sys.stderr.write("\r\033[K")
-        sys.stderr.write(line)
-    rc = proc.wait()
+    proc = subprocess.Popen(["sh", script, *args], stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    passed: set[int] = set()
+
+    def pass_on(signum, _frame) -> None:
+        if signum not in passed and proc.poll() is None:
+            passed.add(signum)
+            try:
+                os.kill(proc.pid, signum)  # the script this run started, by its PID
+            except OSError:
+                pass
+
+    caught = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = {s: signal.signal(s, pass_on) for s in caught}
+    try:
+        for line in proc.stderr:
+            if line.startswith("netc-progress "):
+                _, number, name = line.rstrip("\n").split(" ", 2)
+                if tty:
+                    _say(f"\r\033[Knetc: {verb}: step {number}: {name[:70]}")
+                continue
+            _say(("\r\033[K" if tty else "") + line)
+        rc = proc.wait()
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
     if tty:
-        sys.stderr.write("\r\033[K")
+        _say("\r\033[K")
     return 0 if rc == 0 else 1
 
 
 def cmd_apply(args) -> int:
-    return _run_script(os.path.join(args.out, "apply.sh"), "apply")
+    return _run_script(_script(args.out, "apply.sh"), "apply")
 
 
 def cmd_teardown(args) -> int:
-    return _run_script(os.path.join(args.out, "teardown.sh"), "teardown")
+    return _run_script(_script(args.out, "teardown.sh"), "teardown")
+
+
+def _plan_findings(out: str) -> list:
+    """What `netc doctor` finds about OUT on this host, for plan to show beside its changes.
+
+    HOOK for the merge with `netc doctor` (compiler/host/doctor.py: findings(out_dir) and its
+    renderer): return doctor.findings(out) here; cmd_plan prints them after the changes
+    (text) or under "doctor" (--json). Until then there are none."""
+    return []
+
+
+def parse_plan(raw: str) -> dict:
+    """`sh apply.sh --plan=raw` (one record a line) as plan's JSON document."""
+    changes: list[dict] = []
+    doc: dict = {"changes": changes, "conflicts": [], "summary": None}
+    for line in raw.splitlines():
+        word, _, rest = line.partition(" ")
+        if word == "object":
+            action, kind, ident = rest.split(" ", 2)
+            changes.append({"action": action, "kind": kind, "id": ident, "from": None, "differs": "", "commands": []})
+        elif word == "from" and changes:
+            changes[-1]["from"] = rest
+        elif word == "differs" and changes:
+            changes[-1]["differs"] = rest
+        elif word == "run" and changes:
+            phase, _kind, _ident, where, command = rest.split(" ", 4)
+            changes[-1]["commands"].append({"phase": phase, "where": where, "command": command})
+        elif word == "conflict":
+            doc["conflicts"].append(rest)
+        elif word == "total":
+            names = ("create", "change", "repair", "remove", "keep")
+            doc["summary"] = dict(zip(names, (int(n) for n in rest.split())))
+    return doc
+
+
+def cmd_plan(args) -> int:
+    """What apply would change on this host now: `sh OUT/apply.sh --plan`, which changes nothing."""
+    import json
+    import subprocess
+    script = _script(args.out, "apply.sh")
+    findings = _plan_findings(args.out)
+    if not args.json:
+        rc = subprocess.run(["sh", script, "--plan"]).returncode
+        for finding in findings:
+            sys.stdout.write(f"doctor: {finding}\n")
+        return rc if rc in (0, 1) else 2
+    r = subprocess.run(["sh", script, "--plan=raw"], capture_output=True, text=True)
+    doc = parse_plan(r.stdout)
+    doc["out"] = args.out
+    doc["exit"] = r.returncode if r.returncode in (0, 1) else 2
+    doc["notes"] = [line[len("netc: "):] for line in r.stderr.splitlines() if line.startswith("netc: ")]
+    doc["doctor"] = [str(f) for f in findings]
+    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    return doc["exit"]
 
 
 def cmd_explain(args) -> int:
@@ -244,12 +332,25 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(run=cmd_facts)
 
     c = sub.add_parser("apply", help="apply an output tree to this host, all-or-nothing",
-                       description="Run OUT/apply.sh with a progress line: 0 applied, 1 failed and rolled back.")
+                       description="Run OUT/apply.sh with a progress line: 0 applied, 1 failed and rolled back "
+                                   "(also on SIGINT, SIGTERM or SIGHUP, which netc passes on to it).")
     c.add_argument("out", metavar="OUT")
     c.set_defaults(run=cmd_apply)
 
+    c = sub.add_parser("plan", help="what apply would change on this host now; changes nothing",
+                       description="Read this host and the record of the last apply, and print every change "
+                                   "OUT/apply.sh would make now: each object that is missing, changed by the spec, "
+                                   "different on the host or no longer in OUT, with what differs, its spec line and "
+                                   "the exact commands. Changes nothing (the same as `sh OUT/apply.sh --plan`). "
+                                   "Exit 0 when the host is as OUT says, 1 when apply would change something, "
+                                   "2 on an error or a conflict that would stop apply.")
+    c.add_argument("out", metavar="OUT")
+    c.add_argument("--json", action="store_true", help="print one JSON document: changes, summary, conflicts, notes")
+    c.set_defaults(run=cmd_plan)
+
     c = sub.add_parser("teardown", help="remove what netc applied on this host",
-                       description="Run OUT/teardown.sh.")
+                       description="Run OUT/teardown.sh: remove what the record of the last apply lists "
+                                   "(finishing first a teardown that was cut short).")
     c.add_argument("out", metavar="OUT")
     c.set_defaults(run=cmd_teardown)
     return p

@@ -271,11 +271,17 @@ rollback() {
     mkdir -p "$W/rollback" || return 1
     awk '$NF == "." && $1 == "undo" { line[++n] = $0 } END { for (i = n; i >= 1; i--) print line[i] }' \
         "$JOURNAL" > "$W/rollback/undo"
-    while IFS=' ' read -r _u _ph _tree _kind _ids <&3; do
-        printf '%s\n' ${_ids% .} > "$W/rollback/ids"
-        run_batch "$_ph" "$STATE/$_tree" "$_kind" "$W/rollback/ids" tolerant ||
-            say "warning: could not undo every $_kind object ($_ph $_tree)"
+    # what the rollback removes: a veth goes with its namespace (settle)
+    awk '$2 == "down" { for (i = 5; i < NF; i++) print $4, $i }' "$W/rollback/undo" > "$W/rollback/going"
+    while IFS=' ' read -r _ru _rph _rtree _rkind _rids <&3; do
+        printf '%s\n' ${_rids% .} > "$W/rollback/ids"
+        if [ "$_rph" = up ]; then
+            settle
+            clear_links "$W/rollback/ids" "$STATE/$_rtree" "$_rkind"
+        fi
+        run_batch "$_rph" "$STATE/$_rtree" "$_rkind" "$W/rollback/ids" tolerant "$W/rollback/going"
     done 3< "$W/rollback/undo"
+    settle
     rm -rf "$W/rollback"
 }
 
@@ -320,13 +326,18 @@ recover() {
 # Tolerant (undo, teardown, removal): a command that fails (it finds nothing to
 # remove) does not stop the others. Returns 1 when an up command failed.
 run_batch() {
-    _ph=$1 _tree=$2 _kind=$3 _ids=$4 _tol=${5:-} _bw=$W/batch
+    _bph=$1 _btree=$2 _bkind=$3 _bids=$4 _btol=${5:-} _bgoing=${6:-/dev/null} _bw=$W/batch
     rm -rf "$_bw" && mkdir -p "$_bw" || return 1
-    awk -v ph="$_ph" -v kind="$_kind" -v bw="$_bw" -v trace="$TRACE" "$AWK_PARSE"'
+    awk -v ph="$_bph" -v kind="$_bkind" -v bw="$_bw" -v trace="$TRACE" -v tree="$_btree" -v implied="$W/implied" "$AWK_PARSE"'
         FILENAME == ARGV[1] { want[$1]; next }
+        FILENAME == ARGV[2] { going[$0]; next }
         !parse() { next }
-        HEAD { sel = (KIND == kind && (ID in want)); waves = 0; split("", wave); next }
-        !sel || PH != ph { next }
+        HEAD { sel = (KIND == kind && (ID in want)); skip = 0; waves = 0; split("", wave); next }
+        !sel { next }
+        # gone: the object goes with another that this run removes: its own down waits (settle)
+        PH == "gone" && ph == "down" && ((WHERE " " CMD) in going) { skip = 1; next }
+        skip && PH == "free" && WHERE == "host" && $3 == "link" { print tree, KIND, ID, $4 >> implied; next }
+        skip || PH != ph { next }
         trace != "" { print ph, KEY, WHERE, CMD >> trace }
         WHERE == "ip" { print CMD > (bw "/ip"); next }
         WHERE == "sh" { print CMD > (bw "/sh"); next }
@@ -335,22 +346,69 @@ run_batch() {
                          if (wave[n] > most) most = wave[n]
                          print n, CMD > (bw "/wave" wave[n]); next }
         END { print most + 0 > (bw "/waves") }
-    ' "$_ids" "$_tree/objects" || return 1
-    _waves=$(cat "$_bw/waves")
-    if [ "$_ph" = up ]; then
-        run_ip "$_bw" "$_tol" && run_sh "$_bw" "$_tree" "$_tol" || return 1
-        _k=1
-        while [ "$_k" -le "$_waves" ]; do run_ns "$_bw" "$_bw/wave$_k" "$_tol" || return 1; _k=$((_k + 1)); done
-        [ ! -s "$_bw/files" ] || files_up "$_bw/files" "$_tree" "$_bw" || return 1
+    ' "$_bids" "$_bgoing" "$_btree/objects" || return 1
+    _bwaves=$(cat "$_bw/waves")
+    if [ "$_bph" = up ]; then
+        run_ip "$_bw" "$_btol" && run_sh "$_bw" "$_btree" "$_btol" || return 1
+        _bk=1
+        while [ "$_bk" -le "$_bwaves" ]; do run_ns "$_bw" "$_bw/wave$_bk" "$_btol" || return 1; _bk=$((_bk + 1)); done
+        [ ! -s "$_bw/files" ] || files_up "$_bw/files" "$_btree" "$_bw" || return 1
     else
-        [ ! -s "$_bw/files" ] || files_down "$_bw/files" "$_tree" "$_bw"
-        _k=$_waves
-        while [ "$_k" -ge 1 ]; do run_ns "$_bw" "$_bw/wave$_k" tolerant; _k=$((_k - 1)); done
-        run_sh "$_bw" "$_tree" tolerant
+        [ ! -s "$_bw/files" ] || files_down "$_bw/files" "$_btree" "$_bw"
+        _bk=$_bwaves
+        while [ "$_bk" -ge 1 ]; do run_ns "$_bw" "$_bw/wave$_bk" tolerant; _bk=$((_bk - 1)); done
+        run_sh "$_bw" "$_btree" tolerant
         run_ip "$_bw" tolerant
     fi
     rm -rf "$_bw"
     return 0
+}
+
+# settle: what went with a namespace this run removed (W/implied: TREE KIND
+# ID LINK) is gone once the kernel has freed that namespace, which it does a
+# little later, all of them at once: wait for their host links to go (up to
+# 2 s), then remove what is left (a process keeps its namespace alive) with the
+# object's own down commands. One batch of namespaces instead of a veth at a
+# time: the kernel waits for a grace period after each link it deletes.
+settle() {
+    [ -s "$W/implied" ] || return 0
+    _tries=0
+    while :; do
+        ip -o link show 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' > "$W/links"
+        awk 'NR == FNR { have[$0]; next } $4 in have' "$W/links" "$W/implied" > "$W/implied.left"
+        mv "$W/implied.left" "$W/implied"
+        [ -s "$W/implied" ] && [ "$_tries" -lt 20 ] || break
+        _tries=$((_tries + 1))
+        sleep 0.1
+    done
+    sort -u "$W/implied" | awk '{ b = $1 " " $2; if (b != last) { if (last != "") print ""; printf "%s", b; last = b }
+                                  printf " %s", $3 } END { if (last != "") print "" }' > "$W/implied.left"
+    rm -f "$W/implied"
+    while IFS=' ' read -r _st _sk _sids <&4; do
+        printf '%s\n' $_sids > "$W/implied.ids"
+        run_batch down "$_st" "$_sk" "$W/implied.ids" tolerant
+    done 4< "$W/implied.left"
+    rm -f "$W/implied.left" "$W/implied.ids" "$W/links"
+}
+
+# clear IDS TREE KIND: before objects are made again by a rollback, wait (up to
+# 2 s) for the host links they name to go: removed with a namespace, they may
+# still be on their way out.
+clear_links() {
+    awk -v kind="$3" "$AWK_PARSE"'
+        FILENAME == ARGV[1] { want[$1]; next }
+        !parse() { next }
+        HEAD { sel = (KIND == kind && (ID in want)); next }
+        sel && PH == "free" && WHERE == "host" && $3 == "link" { print $4 }' "$1" "$2/objects" > "$W/clear"
+    [ -s "$W/clear" ] || return 0
+    _tries=0
+    while [ "$_tries" -lt 20 ]; do
+        ip -o link show 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' > "$W/links"
+        [ -n "$(awk 'NR == FNR { have[$0]; next } $0 in have' "$W/links" "$W/clear")" ] || break
+        _tries=$((_tries + 1))
+        sleep 0.1
+    done
+    rm -f "$W/clear" "$W/links"
 }
 
 run_ip() {  # BATCH_DIR TOLERANT
@@ -728,7 +786,8 @@ diff_objects() {
         if (what == "files") {
             d = etc "/" arg
             if (key in OLD) {
-                for (p in PREV) if (p == "dir:" d || index(p, "file:" d "/") == 1) NEXTPREV[p] = PREV[p]
+                m = split(BYDIR[d], ln, SUBSEP)
+                for (i = 2; i <= m; i++) NEXTPREV[ln[i]] = PREV[ln[i]]
                 return }
             if (!(("dir " arg) in F)) NEXTPREV["dir:" d] = "created"
             m = split(LINES[key], ln, "\n")
@@ -765,7 +824,11 @@ diff_objects() {
         if ($2 == "link" && NF == 4 && index($4, "=")) { a = $4; v = a; sub(/=.*/, "", a); sub(/^[^=]*=/, "", v)
                                                         HAVE[$1 " link " $3 " " a] = v }
         next }
-    FILENAME == ARGV[4] { k = $1; $1 = ""; sub(/^ /, ""); PREV[k] = $0; next }   # the record: prev
+    FILENAME == ARGV[4] {                                     # the record: prev
+        k = $1; $1 = ""; sub(/^ /, ""); PREV[k] = $0
+        if (k ~ /^(dir|file):/) { d = k; sub(/^[a-z]+:/, "", d); if (k ~ /^file:/) sub(/\/[^\/]*$/, "", d)
+                                  BYDIR[d] = BYDIR[d] SUBSEP k }
+        next }
     FILENAME == ARGV[5] { if ($1 == "firewall") SEEN[$2] = $3; next }            # the record: seen
     END {
         for (k = 1; k <= nkinds; k++) {
@@ -864,23 +927,27 @@ execute() {
     awk '{ b = $1 " " $2 " " $3; if (b != last) { if (last != "") print ""; printf "%s", b; last = b }
            printf " %s%s", $5, $4 }
          END { if (last != "") print "" }' "$W/exec" > "$W/batches"
-    while IFS=' ' read -r _ph _tree _kind _ids <&3; do
-        printf '%s\n' $_ids | sed 's/^=//' > "$W/ids"
-        _n=$(wc -l < "$W/ids")
-        if [ "$_ph" = down ]; then
-            step "remove $_n $_kind object(s)" || abort
-            journal undo up current "$_kind" $_ids
-            run_batch down "$STATE/$_tree" "$_kind" "$W/ids" tolerant
+    awk '$1 == "down" { print $3, $4 }' "$W/exec" > "$W/going"
+    _esettled=
+    while IFS=' ' read -r _eph _etree _ekind _eids <&3; do
+        printf '%s\n' $_eids | sed 's/^=//' > "$W/ids"
+        _en=$(wc -l < "$W/ids")
+        if [ "$_eph" = down ]; then
+            step "remove $_en $_ekind object(s)" || abort
+            journal undo up current "$_ekind" $_eids
+            run_batch down "$STATE/$_etree" "$_ekind" "$W/ids" tolerant "$W/going"
         else
-            step "make $_n $_kind object(s)" || abort
-            _made=$(printf '%s\n' $_ids | grep -v '^=')
-            _again=$(printf '%s\n' $_ids | sed -n 's/^=//p')
-            [ -z "$_made" ] || journal undo down next "$_kind" $_made
-            [ -z "$_again" ] || journal undo up current "$_kind" $_again
-            run_batch up "$STATE/$_tree" "$_kind" "$W/ids" || abort
-            [ "$_kind" != firewall ] || note_firewall || abort
+            [ -n "$_esettled" ] || { settle; _esettled=1; }
+            step "make $_en $_ekind object(s)" || abort
+            _emade=$(printf '%s\n' $_eids | grep -v '^=')
+            _eagain=$(printf '%s\n' $_eids | sed -n 's/^=//p')
+            [ -z "$_emade" ] || journal undo down next "$_ekind" $_emade
+            [ -z "$_eagain" ] || journal undo up current "$_ekind" $_eagain
+            run_batch up "$STATE/$_etree" "$_ekind" "$W/ids" || abort
+            [ "$_ekind" != firewall ] || note_firewall || abort
         fi
     done 3< "$W/batches"
+    settle
 }
 
 # note_firewall: the firewall as it is listed now that netc loaded it (next/seen),
@@ -938,6 +1005,7 @@ netc_apply() {  # OUT [--plan | --plan=raw]
         *) say "error: unknown option $2 (apply.sh takes --plan)"; exit 2 ;;
     esac
     MODE=apply
+    trap 'say "interrupted"; say "rolled back: nothing had been changed yet"; exit 1' INT TERM HUP
     _fmt=$(objects_format "$NEW")
     [ "$_fmt" = "$FORMAT" ] || { say "error: $NEW/objects has format $_fmt; this engine reads $FORMAT"; exit 1; }
     preflight_tools "$NEW" || exit 1
@@ -1019,12 +1087,14 @@ netc_plan() {  # OUT RAW
 teardown_pass() {
     [ -f "$1/objects" ] || return 0
     kinds "$1/objects" | sed -n '1!G;h;$p' > "$W/kinds"
-    while IFS=' ' read -r _kind _redo <&3; do
-        awk -v k="$_kind" '$1 == k && /^[a-z]/ { print $2 }' "$1/objects" > "$W/ids"
+    awk '/^[a-z]/ && $1 != "kind" && $1 != "netc-objects" { print $1, $2 }' "$1/objects" > "$W/going"
+    while IFS=' ' read -r _tkind _tredo <&3; do
+        awk -v k="$_tkind" '$1 == k { print $2 }' "$W/going" > "$W/ids"
         [ -s "$W/ids" ] || continue
-        step "remove $(wc -l < "$W/ids") $_kind object(s)"
-        run_batch down "$1" "$_kind" "$W/ids" tolerant
+        step "remove $(wc -l < "$W/ids") $_tkind object(s)"
+        run_batch down "$1" "$_tkind" "$W/ids" tolerant "$W/going"
     done 3< "$W/kinds"
+    settle
 }
 
 forget_record() { rm -rf "$STATE/current" "$STATE/saved"; }

@@ -5,6 +5,8 @@ Each object is a section of `objects`: a head line `KIND ID`, then indented line
 
     from  the spec line it comes from (for plan's report; not part of the object)
     need  KIND ID      an object this one is built on: remade when that one is
+    gone  KIND ID      removing that object removes this one too (a veth goes with
+                       its namespace): its own down runs only if it outlives it
     must  FACT         what the host must show before apply (an external bridge)
     free  FACT         what the host must not show before netc creates the object
     want  FACT         what the host shows once the object is in place (the check)
