@@ -169,6 +169,8 @@ def parse_plan(raw: str) -> dict:
             changes[-1]["from"] = rest
         elif word == "differs" and changes:
             changes[-1]["differs"] = rest
+        elif word == "goes" and changes:
+            changes[-1]["removed_with"] = rest   # its down is the removal of that object
         elif word == "run" and changes:
             phase, _kind, _ident, where, command = rest.split(" ", 4)
             changes[-1]["commands"].append({"phase": phase, "where": where, "command": command})

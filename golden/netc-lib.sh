@@ -48,6 +48,7 @@ LOCKED=
 JOURNALED=
 ABORTING=
 INTERRUPTED=
+FINISHED=
 # A closed stderr (the terminal went away, `netc apply` was killed) must not
 # kill a run half-way: writes fail instead, and the run goes on.
 trap '' PIPE
@@ -142,7 +143,7 @@ mounts_propagate() {
 context_check() {
     if ! mounts_propagate; then
         say "error: this runs in a mount namespace of its own (as \`ip netns exec\` makes), from which the" \
-            "namespaces $MODE makes would not reach the rest of the host; nothing was changed."
+            "namespaces netc makes and removes would not reach the rest of the host; nothing was changed."
         say "run it in the host's network namespace with its mounts: nsenter --net=/var/run/netns/HOST sh ${0##*/}"
         return 1
     fi
@@ -299,6 +300,7 @@ recover() {
         say "a teardown (pid $_pid) did not finish: finishing it first"
         teardown_pass "$STATE/current"
         forget_record
+        FINISHED=teardown
     elif grep -qx 'commit \.' "$JOURNAL"; then
         say "an apply (pid $_pid) died while it recorded its work: recording it"
         if [ -d "$STATE/next" ]; then
@@ -896,13 +898,18 @@ plan_print() {
         FILENAME == ARGV[4] { STEP[$3 " " $4] = STEP[$3 " " $4] " " $1 " " $2; next }
         !parse() { next }
         HEAD { key = KEY; tree = (FILENAME == ARGV[5]) ? "current" : "next"; next }
-        (PH == "down" || PH == "up") && index(STEP[key] " ", " " PH " " tree " ") { CMDS[key, PH] = CMDS[key, PH] "\n" WHERE " " CMD }
+        PH == "gone" && tree == "current" && index(STEP[WHERE " " CMD] " ", " down current ") { GONE[key] = WHERE " " CMD; next }
+        (PH == "down" || PH == "up") && index(STEP[key] " ", " " PH " " tree " ") {
+            if (PH == "down" && (key in GONE)) next
+            CMDS[key, PH] = CMDS[key, PH] "\n" WHERE " " CMD }
         END {
             for (i = 1; i <= n; i++) {
                 k = order[i]; a = ACT[k]; count[a]++
-                if (raw) { print "object", a, k; if (k in FROM) print "from", FROM[k]; print "differs", WHY[k] }
+                if (raw) { print "object", a, k; if (k in FROM) print "from", FROM[k]; print "differs", WHY[k]
+                           if (k in GONE) print "goes", GONE[k] }
                 else { printf "%-7s %s%s\n", a, k, (k in FROM) ? "   (" FROM[k] ")" : ""
-                       if (a != "create") printf "        %s\n", WHY[k] }
+                       if (a != "create") printf "        %s\n", WHY[k]
+                       if (k in GONE) printf "        (removed with %s)\n", GONE[k] }
                 for (p = 1; p <= 2; p++) {
                     ph = p == 1 ? "down" : "up"; m = split(CMDS[k, ph], c, "\n")
                     for (j = 2; j <= m; j++) { split(c[j], x, " "); cmd = c[j]; sub(/^[^ ]+ /, "", cmd)
@@ -1119,7 +1126,7 @@ netc_teardown() {
         rm -rf "$STATE/saved"
         end_run
         rmdir "$STATE" 2>/dev/null
-        say "nothing to tear down: no record in $STATE"
+        if [ "$FINISHED" = teardown ]; then say "torn down"; else say "nothing to tear down: no record in $STATE"; fi
         return 0
     fi
     journal "netc-journal 1 teardown $$"

@@ -42,6 +42,7 @@ KINDS = (
     ("bridge", "recreate"),
     ("sysctl", "replace"),
     ("netns", "recreate"),
+    ("lo", "replace"),
     ("veth", "recreate"),
     ("p2p", "recreate"),
     ("files", "replace"),
