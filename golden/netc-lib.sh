@@ -160,7 +160,7 @@ lock() {
     while :; do
         mkdir -p "$STATE" 2>/dev/null
         if ! { command exec 9>>"$LOCK"; } 2>/dev/null; then
-            if [ -d "$STATE" ]; then say "error: cannot open $LOCK"; exit 1; fi
+            if [ -d "$STATE" ]; then say "error: cannot open $LOCK"; unlocked_exit; fi
             continue   # the folder went away under us: make it again
         fi
         if flock -w 1 9; then
@@ -178,7 +178,7 @@ lock() {
         if [ "$_waited" -ge "$LOCK_TIMEOUT" ]; then
             say "error: the netc $2 (pid $1) still holds $LOCK after $LOCK_TIMEOUT s (NETC_LOCK_TIMEOUT);" \
                 "nothing was changed"
-            exit 1
+            unlocked_exit
         fi
     done
     # A lock file with something in it was left by a run that died: its scratch folder goes.
@@ -188,9 +188,14 @@ lock() {
         say "error: cannot write $LOCK (is $STATE full?); nothing was changed"
         rm -f "$LOCK"
         exec 9>&-
-        exit 1
+        unlocked_exit
     fi
     LOCKED=1
+}
+
+unlocked_exit() {  # leave before the lock is ours: only the scratch folder to remove
+    [ -z "$W" ] || rm -rf "$W"
+    exit 1
 }
 
 release() {
@@ -611,18 +616,21 @@ observe() {
         $2 == "sysctl" { print $3 > (d "/sysctl"); next }
         $2 == "file" { print $3 > (d "/file"); print t "/" $4 > (d "/file")
                        if (old != "") print old "/" $4 > (d "/file"); next }
-        $2 == "path" { print $3 > (d "/path"); next }
+        $2 == "path" { print $3 > (d "/path"); if (KIND == "netns") via[ID] = $3; next }
         $2 == "firewall" { print $3, $6 > (d "/firewall"); next }
         PH == "prev" && $2 == "ipt-tables" { print "iptables tables" > (d "/firewall"); next }
-        END { for (n in ns) print n > (d "/ns") }
+        # a namespace given by a path that netc has not listed yet is entered through that path
+        END { for (n in ns) print n, (n in via) ? via[n] : "-" > (d "/ns") }
     ' "$_t/objects"
     {
         printf 'link show\naddr show\n' | ip -o -d -batch - 2>/dev/null | awk "$AWK_HOST"
         ls -1 "$NETNS_DIR" 2>/dev/null | sed 's/^/netns /'
         ls -1a "$ETC_NETNS" 2>/dev/null | sed 's/^/dir /'
         if [ -s "$_ob/ns" ]; then
-            ls -1 "$NETNS_DIR" 2>/dev/null | sort > "$_ob/here"
-            sort -u "$_ob/ns" | comm -12 - "$_ob/here" > "$_ob/enter"
+            ls -1 "$NETNS_DIR" 2>/dev/null > "$_ob/here"
+            awk -v dir="$NETNS_DIR" 'FILENAME == ARGV[1] { here[$0]; next }
+                $1 in here { print $1, dir "/" $1; next }
+                $2 != "-" { print $1, $2 }' "$_ob/here" "$_ob/ns" > "$_ob/enter"
             observe_ns "$_ob/enter" "$_ob"
         fi
         [ ! -s "$_ob/sysctl" ] || awk '{ f = "/proc/sys/" $1; if ((getline v < f) > 0) print "sysctl", $1, v; close(f) }' \
@@ -655,14 +663,15 @@ $3 ~ /^</ {   # a link: N: NAME[@PEER]: <FLAGS> mtu N ... master M ... link/ethe
 $3 == "inet" || $3 == "inet6" { print "host addr " $2 " " $4; a = $4; sub(/\/.*/, "", a); print "host ip " a " " $2 }'
 
 # observe_ns LIST DIR: the links, addresses and routes of each namespace of
-# LIST, one `ip -br -batch` each, in lanes (brief output: `ip -o` would look up
+# LIST (lines NAME PATH), one `ip -br -batch` each, in lanes (brief output: `ip -o` would look up
 # the name of every namespace, a read of all of them, for each veth).
 observe_ns() {
     printf 'link show\naddr show\nroute show\n' > "$2/cmds"
-    awk -v lanes="$LANES" -v d="$2" -v nsenter="$HAVE_NSENTER" -v dir="$NETNS_DIR" '{
+    awk -v lanes="$LANES" -v d="$2" -v nsenter="$HAVE_NSENTER" '{
         f = d "/lane" ((NR - 1) % lanes)
         print "echo \"@ " $1 "\"" > f
-        print (nsenter ? "nsenter --net=" dir "/" $1 " ip" : "ip -n " $1) " -br -batch " d "/cmds 2>/dev/null" > f }
+        if (nsenter) print "nsenter --net=" $2 " ip -br -batch " d "/cmds 2>/dev/null" > f
+        else if (index($2, "/") == 0 || $2 ~ "/" $1 "$") print "ip -n " $1 " -br -batch " d "/cmds 2>/dev/null" > f }
         END { for (i = 0; i < lanes && i < NR; i++) print d "/lane" i > (d "/lanes") }' "$1"
     [ -s "$2/lanes" ] || return 0
     while IFS= read -r _lane <&3; do sh "$_lane" > "$_lane.out" </dev/null & done 3< "$2/lanes"
@@ -1012,7 +1021,7 @@ netc_apply() {  # OUT [--plan | --plan=raw]
         *) say "error: unknown option $2 (apply.sh takes --plan)"; exit 2 ;;
     esac
     MODE=apply
-    trap 'say "interrupted"; say "rolled back: nothing had been changed yet"; exit 1' INT TERM HUP
+    trap 'say "interrupted"; say "rolled back: nothing had been changed yet"; unlocked_exit' INT TERM HUP
     _fmt=$(objects_format "$NEW")
     [ "$_fmt" = "$FORMAT" ] || { say "error: $NEW/objects has format $_fmt; this engine reads $FORMAT"; exit 1; }
     preflight_tools "$NEW" || exit 1
