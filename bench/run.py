@@ -8,8 +8,9 @@ Sections, each printing its progress:
                backends, one `iptables` command per rule (sampled), one nft rule
                per entry, and a hand-written nft file with sets and maps
     apply      the whole apply.sh (namespaces, links, files, rules) at 100 and
-               1,000 containers; then plan of the intact host, a re-apply of the
-               unchanged output, the same output with one container more, teardown
+               1,000 containers; then `netc plan` of the intact host (and `sh
+               apply.sh --plan`, without Python), `netc apply` of the unchanged
+               output and of the same spec with one container more, `netc teardown`
     disruption 20 re-applies of a changed spec (containers added and removed)
                while an open TCP connection through a publish and a new
                connection every 10 ms to an unchanged publish are watched
@@ -275,6 +276,18 @@ def _apply_timed(sb, out: Path, *args: str) -> tuple[float, list[tuple[str, floa
     return now - start, steps, "".join(tail)
 
 
+def _netc_timed(sb, *args: str, ok: tuple[int, ...] = (0,)) -> float:
+    """Seconds of one `netc ARGS` in the sandbox host (as a user runs it)."""
+    from netc.prove.sandbox import NETNS_DIR
+    start = time.perf_counter()
+    r = subprocess.run(["nsenter", f"--net={NETNS_DIR}/{sb.host}", "--", NETC, *args], capture_output=True,
+                       text=True, env=sb.env())
+    took = time.perf_counter() - start
+    if r.returncode not in ok:
+        raise RuntimeError(f"netc {' '.join(args)} failed ({r.returncode}):\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
+    return took
+
+
 def section_apply(res: dict, scales: list[int], runs: int, backends: list[str]) -> None:
     from netc.prove.sandbox import Sandbox
     say("== apply: the whole apply.sh in a sandbox host namespace; plan of the intact host; a re-apply of the"
@@ -285,7 +298,8 @@ def section_apply(res: dict, scales: list[int], runs: int, backends: list[str]) 
             d = WORK / "apply" / f"{backend}-{n}"
             spec = fresh_spec(d, specs.scale(n))
             plus = fresh_spec(d / "plus", specs.scale(n + 1))
-            times: dict[str, list[float]] = {k: [] for k in ("apply", "plan", "reapply", "add_one", "teardown")}
+            times: dict[str, list[float]] = {k: [] for k in ("apply", "plan", "plan_sh", "reapply", "add_one",
+                                                             "teardown")}
             profiles = []
             for i in range(runs):
                 sb = Sandbox(state_parent=str(WORK))  # in memory, as /run (apply's default) is on a real host
@@ -298,10 +312,11 @@ def section_apply(res: dict, scales: list[int], runs: int, backends: list[str]) 
                     t, steps, _ = _apply_timed(sb, d / "out")
                     times["apply"].append(t)
                     profiles.append((t, steps))
-                    times["plan"].append(_apply_timed(sb, d / "out", "--plan")[0])
-                    times["reapply"].append(_apply_timed(sb, d / "out")[0])
-                    times["add_one"].append(_apply_timed(sb, d / "plus" / "out")[0])
-                    times["teardown"].append(_apply_timed(sb, d / "plus" / "out", "teardown.sh")[0])
+                    times["plan"].append(_netc_timed(sb, "plan", str(d / "out")))
+                    times["plan_sh"].append(_apply_timed(sb, d / "out", "--plan")[0])
+                    times["reapply"].append(_netc_timed(sb, "apply", str(d / "out")))
+                    times["add_one"].append(_netc_timed(sb, "apply", str(d / "plus" / "out")))
+                    times["teardown"].append(_netc_timed(sb, "teardown", str(d / "plus" / "out")))
                     say(f"   {backend:<8} {n:>5} containers, run {i + 1}/{runs}: "
                         + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()))
                 finally:

@@ -107,7 +107,7 @@ def _run_script(script: str, verb: str, *args: str) -> int:
     import signal
     import subprocess
     tty = sys.stderr.isatty()
-    env = {**os.environ, "NETC_PROGRESS": "1"}
+    env = {**os.environ, "NETC_PROGRESS": "1", **_observer()}
     proc = subprocess.Popen(["sh", script, *args], stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
     passed: set[int] = set()
@@ -137,6 +137,12 @@ def _run_script(script: str, verb: str, *args: str) -> int:
     if tty:
         _say("\r\033[K")
     return 0 if rc == 0 else 1
+
+
+def _observer() -> dict[str, str]:
+    """The engine reads each namespace with `ip`, two programs started per namespace; netc hands
+    it a reader that enters them all from one process (netc.host.observe: the same facts)."""
+    return {"NETC_OBSERVE_NS": f"{sys.executable} -m netc.host.observe"}
 
 
 def cmd_apply(args) -> int:
@@ -188,12 +194,13 @@ def cmd_plan(args) -> int:
     import subprocess
     script = _script(args.out, "apply.sh")
     findings = _plan_findings(args.out)
+    env = {**os.environ, **_observer()}
     if not args.json:
-        rc = subprocess.run(["sh", script, "--plan"]).returncode
+        rc = subprocess.run(["sh", script, "--plan"], env=env).returncode
         for finding in findings:
             sys.stdout.write(f"doctor: {finding}\n")
         return rc if rc in (0, 1) else 2
-    r = subprocess.run(["sh", script, "--plan=raw"], capture_output=True, text=True)
+    r = subprocess.run(["sh", script, "--plan=raw"], capture_output=True, text=True, env=env)
     doc = parse_plan(r.stdout)
     doc["out"] = args.out
     doc["exit"] = r.returncode if r.returncode in (0, 1) else 2

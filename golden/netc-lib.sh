@@ -666,6 +666,12 @@ $3 == "inet" || $3 == "inet6" { print "host addr " $2 " " $4; a = $4; sub(/\/.*/
 # LIST (lines NAME PATH), one `ip -br -batch` each, in lanes (brief output: `ip -o` would look up
 # the name of every namespace, a read of all of them, for each veth).
 observe_ns() {
+    # NETC_OBSERVE_NS: a program that reads LIST and prints the same facts from one
+    # process (`netc apply` and `netc plan` give their own, netc.host.observe).
+    if [ -n "${NETC_OBSERVE_NS:-}" ] && $NETC_OBSERVE_NS < "$1" > "$2/fast" 2>/dev/null; then
+        cat "$2/fast"
+        return 0
+    fi
     printf 'link show\naddr show\nroute show\n' > "$2/cmds"
     awk -v lanes="$LANES" -v d="$2" -v nsenter="$HAVE_NSENTER" '{
         f = d "/lane" ((NR - 1) % lanes)
@@ -738,7 +744,7 @@ observe_firewall() {
 diff_objects() {
     _old=${1:-$W/none}
     if [ -z "$1" ]; then mkdir -p "$_old" && : > "$_old/objects"; fi
-    awk -v w="$W" -v newdir="$2" -v olddir="$1" -v etc="$ETC_NETNS" "$AWK_PARSE"'
+    awk -v w="$W" -v newdir="$2" -v olddir="$1" -v etc="$ETC_NETNS" '
     function fact(f) { return (f in F) }
     function miss(key, text,    had) { had = (key in WHY); WHY[key] = had ? WHY[key] "; " text : text }
     # lacking: what a must line says is not there, for people
@@ -811,19 +817,25 @@ diff_objects() {
         else if (what == "lo" && (("ns:" arg " link lo state=down") in F)) NEXTPREV[p] = "down"
         else if (what == "ipt-tables" && IPT != "") NEXTPREV[p] = IPT
     }
+    # The objects, old (the record) and new: the text of each (its `from` line
+    # aside), and, of the new ones, the lines the comparison reads.
     FILENAME == ARGV[1] || FILENAME == ARGV[2] {
-        o = (FILENAME == ARGV[1]) ? "old" : "new"
-        if (!parse()) next
-        if (PH == "kind") { if (!($2 in REDO)) { REDO[$2] = $3; KINDS[++nkinds] = $2 } next }
-        if (PH == "netc-objects") next
-        if (HEAD) { key = KEY
-                    if (o == "old") { OLD[key]; OLDS[KIND] = OLDS[KIND] SUBSEP key }
-                    else { NEW[key]; NEWS[KIND] = NEWS[KIND] SUBSEP key }
-                    next }
-        if (PH == "from") { if (o == "new" || !(key in FROM)) { sub(/^ +from +/, ""); FROM[key] = $0 } next }
-        TEXT[o, key] = TEXT[o, key] "\n" $0
-        if (o == "old") { if (PH == "free") { f = $2; for (i = 3; i <= NF; i++) f = f " " $i; OWNED[f] } next }
-        LINES[key] = LINES[key] "\n" $0
+        c = substr($0, 1, 1)
+        if (c == "" || c == "#") next
+        if (c != " ") {
+            if ($1 == "kind") { if (!($2 in REDO)) { REDO[$2] = $3; KINDS[++nkinds] = $2 } next }
+            if ($1 == "netc-objects") next
+            key = $1 " " $2
+            if (FILENAME == ARGV[1]) { isold = 1; OLD[key]; OLDS[$1] = OLDS[$1] SUBSEP key }
+            else { isold = 0; NEW[key]; NEWS[$1] = NEWS[$1] SUBSEP key }
+            next }
+        if ($1 == "from") { if (!isold || !(key in FROM)) { sub(/^ +from +/, ""); FROM[key] = $0 } next }
+        if (isold) {
+            OLDTEXT[key] = OLDTEXT[key] "\n" $0
+            if ($1 == "free") { f = $2; for (i = 3; i <= NF; i++) f = f " " $i; OWNED[f] }
+            next }
+        NEWTEXT[key] = NEWTEXT[key] "\n" $0
+        if ($1 != "up" && $1 != "down") LINES[key] = LINES[key] "\n" $0
         next }
     FILENAME == ARGV[3] {                                     # facts
         F[$0]
@@ -847,7 +859,7 @@ diff_objects() {
             for (j = 2; j <= n; j++) {
                 key = keys[j]; m = split(LINES[key], ln, "\n")
                 if (!(key in OLD)) act = "create"
-                else if (TEXT["old", key] != TEXT["new", key]) { act = "change"; miss(key, "the spec changed it") }
+                else if (OLDTEXT[key] != NEWTEXT[key]) { act = "change"; miss(key, "the spec changed it") }
                 else act = "keep"
                 for (i = 2; i <= m; i++) {
                     split(ln[i], x, " ")
@@ -900,6 +912,12 @@ diff_objects() {
 # would run for it. RAW: one record a line, for `netc plan --json`. Exit 0 when
 # there is nothing to do, 1 otherwise.
 plan_print() {
+    if [ ! -s "$W/exec" ]; then   # nothing to change: no command to show
+        _kept=$(grep -c '^keep ' "$W/actions")
+        if [ -n "$2" ]; then echo "total 0 0 0 0 $_kept"
+        else echo "plan: nothing to change: the host is as $1 says ($_kept object(s) in place)"; fi
+        return 0
+    fi
     awk -v raw="$2" -v out="$1" "$AWK_PARSE"'
         FILENAME == ARGV[1] { if ($1 == "keep") kept++; else { ACT[$2 " " $3] = $1; order[++n] = $2 " " $3 } next }
         FILENAME == ARGV[2] { k = $1 " " $2; $1 = $2 = ""; sub(/^  /, ""); WHY[k] = $0; next }

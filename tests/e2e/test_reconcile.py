@@ -233,3 +233,27 @@ def test_a_record_netc_cannot_read_is_refused(sandbox, tmp_path):
     assert r.returncode == 1 and "record format 9" in r.stderr, r.stderr
     shutil.rmtree(current)
     assert sandbox.apply(out).returncode == 0
+
+
+def test_both_readers_of_the_namespaces_give_the_same_facts(sandbox, tmp_path):
+    """The engine reads each namespace with `nsenter ... ip -br -batch`; netc hands it one
+    process that enters them all (netc.host.observe). Both must say the same, on namespaces with
+    veths, p2p pairs, a lo set down, an address and a route removed."""
+    out, net = compile_for(sandbox, tmp_path, SPEC)
+    assert sandbox.apply(out).returncode == 0
+    ns = {n: container(net, n)["netns"] for n in ("db", "web", "sealed")}
+    sh("ip", "-n", ns["sealed"], "link", "set", "lo", "down")
+    sh("ip", "-n", ns["web"], "route", "del", "default")
+    sh("ip", "-n", ns["db"], "addr", "add", "192.0.2.9/24", "dev", "eth0")
+    names = [n for n in sorted(Path(NETNS_DIR).iterdir()) if n.name.startswith(sandbox.prefix)]
+    listing = tmp_path / "list"
+    listing.write_text("".join(f"{n.name} {n}\n" for n in names) + "gone /var/run/netns/no-such-namespace\n")
+    shell = subprocess.run(["nsenter", f"--net={NETNS_DIR}/{sandbox.host}", "--", "sh", "-c",
+                            f'set -f; . "{out}/netc-lib.sh"; W=$(mktemp -d); observe_ns "{listing}" "$W"; '
+                            'rc=$?; rm -rf "$W"; exit $rc'], capture_output=True, text=True, check=True).stdout
+    fast = subprocess.run(["nsenter", f"--net={NETNS_DIR}/{sandbox.host}", "--", sys.executable, "-m",
+                           "netc.host.observe"], stdin=listing.open(), capture_output=True, text=True,
+                          check=True).stdout
+    assert f"ns:{ns['db']} addr eth0 192.0.2.9/24" in fast and f"ns:{ns['sealed']} link lo state=down" in fast
+    assert sorted(shell.splitlines()) == sorted(fast.splitlines())
+    assert sandbox.teardown(out).returncode == 0
