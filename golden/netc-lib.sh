@@ -334,6 +334,8 @@ recover() {
 # remove) does not stop the others. Returns 1 when an up command failed.
 run_batch() {
     _bph=$1 _btree=$2 _bkind=$3 _bids=$4 _btol=${5:-} _bgoing=${6:-/dev/null} _bw=$W/batch
+    _bsrc=$_btree/objects
+    [ ! -f "$W/obj.${_btree##*/}.$_bkind" ] || _bsrc=$W/obj.${_btree##*/}.$_bkind   # this run's objects of the kind
     rm -rf "$_bw" && mkdir -p "$_bw" || return 1
     awk -v ph="$_bph" -v kind="$_bkind" -v bw="$_bw" -v trace="$TRACE" -v tree="$_btree" -v implied="$W/implied" "$AWK_PARSE"'
         FILENAME == ARGV[1] { want[$1]; next }
@@ -353,7 +355,7 @@ run_batch() {
                          if (wave[n] > most) most = wave[n]
                          print n, CMD > (bw "/wave" wave[n]); next }
         END { print most + 0 > (bw "/waves") }
-    ' "$_bids" "$_bgoing" "$_btree/objects" || return 1
+    ' "$_bids" "$_bgoing" "$_bsrc" || return 1
     _bwaves=$(cat "$_bw/waves")
     if [ "$_bph" = up ]; then
         run_ip "$_bw" "$_btol" && run_sh "$_bw" "$_btree" "$_btol" || return 1
@@ -554,11 +556,18 @@ netns_unlink() { rm -f "$NETNS_DIR/$1"; }
 ipt_jump() {  # TABLE CHAIN RULE...
     _t=$1 _c=$2
     shift 2
+    # In this run's listing of the firewall (W/iptables-save) already: nothing to do. Else
+    # check for real: each iptables run reads the whole ruleset.
+    if [ -f "$W/iptables-save" ] && awk -v t="*$_t" -v r="-A $_c $*" '$0 == t { in_t = 1; next }
+            /^\*/ { in_t = 0 } in_t && $0 == r { found = 1; exit } END { exit !found }' "$W/iptables-save"; then
+        return 0
+    fi
     iptables -w -t "$_t" -C "$_c" "$@" 2>/dev/null || iptables -w -t "$_t" -I "$_c" 1 "$@"
 }
 ipt_unjump() {
     _t=$1 _c=$2
     shift 2
+    rm -f "$W/iptables-save"   # the listing no longer says what is there
     while iptables -w -t "$_t" -C "$_c" "$@" 2>/dev/null; do iptables -w -t "$_t" -D "$_c" "$@" || break; done
 }
 ipt_drop_chain() { iptables -w -t "$1" -F "$2" 2>/dev/null && iptables -w -t "$1" -X "$2" 2>/dev/null; return 0; }
@@ -580,7 +589,7 @@ foreign_drops() {  # TREE
     have nft || return 0
     _fw=$(awk '/^firewall / { print $2; exit }' "$1/objects")
     [ -n "$_fw" ] || return 0
-    nft list ruleset 2>/dev/null | awk -v mine="$_fw" '
+    nft list chains 2>/dev/null | awk -v mine="$_fw" '
         /^table / { t = $2 " " $3 }
         /hook forward/ && /policy drop/ && t != "ip netc" && !(mine == "iptables" && t == "ip filter") { print t }' |
         sort -u | while IFS= read -r _t; do
@@ -622,22 +631,29 @@ observe() {
         # a namespace given by a path that netc has not listed yet is entered through that path
         END { for (n in ns) print n, (n in via) ? via[n] : "-" > (d "/ns") }
     ' "$_t/objects"
+    # The namespaces first, in the background when one process reads them all, while the rest is listed.
+    if [ -s "$_ob/ns" ]; then
+        ls -1 "$NETNS_DIR" 2>/dev/null > "$_ob/here"
+        awk -v dir="$NETNS_DIR" 'FILENAME == ARGV[1] { here[$0]; next }
+            $1 in here { print $1, dir "/" $1; next }
+            $2 != "-" { print $1, $2 }' "$_ob/here" "$_ob/ns" > "$_ob/enter"
+        if [ -n "${NETC_OBSERVE_NS:-}" ]; then
+            { $NETC_OBSERVE_NS < "$_ob/enter" > "$_ob/fast" 2>/dev/null || rm -f "$_ob/fast"; } &
+        fi
+    fi
     {
         printf 'link show\naddr show\n' | ip -o -d -batch - 2>/dev/null | awk "$AWK_HOST"
         ls -1 "$NETNS_DIR" 2>/dev/null | sed 's/^/netns /'
         ls -1a "$ETC_NETNS" 2>/dev/null | sed 's/^/dir /'
-        if [ -s "$_ob/ns" ]; then
-            ls -1 "$NETNS_DIR" 2>/dev/null > "$_ob/here"
-            awk -v dir="$NETNS_DIR" 'FILENAME == ARGV[1] { here[$0]; next }
-                $1 in here { print $1, dir "/" $1; next }
-                $2 != "-" { print $1, $2 }' "$_ob/here" "$_ob/ns" > "$_ob/enter"
-            observe_ns "$_ob/enter" "$_ob"
-        fi
         [ ! -s "$_ob/sysctl" ] || awk '{ f = "/proc/sys/" $1; if ((getline v < f) > 0) print "sysctl", $1, v; close(f) }' \
             "$_ob/sysctl" 2>/dev/null
         [ ! -s "$_ob/file" ] || xargs cksum < "$_ob/file" 2>/dev/null | awk '{ print "file", $3, $1, $2 }'
         [ ! -s "$_ob/path" ] || while IFS= read -r _p <&3; do [ ! -e "$_p" ] || echo "path $_p"; done 3< "$_ob/path"
         [ ! -s "$_ob/firewall" ] || observe_firewall "$_ob/firewall" "$_ob"
+        if [ -s "$_ob/ns" ]; then
+            wait
+            if [ -f "$_ob/fast" ]; then cat "$_ob/fast"; else observe_ns "$_ob/enter" "$_ob"; fi
+        fi
     } > "$_out"
     rm -rf "$_ob"
 }
@@ -663,15 +679,11 @@ $3 ~ /^</ {   # a link: N: NAME[@PEER]: <FLAGS> mtu N ... master M ... link/ethe
 $3 == "inet" || $3 == "inet6" { print "host addr " $2 " " $4; a = $4; sub(/\/.*/, "", a); print "host ip " a " " $2 }'
 
 # observe_ns LIST DIR: the links, addresses and routes of each namespace of
-# LIST (lines NAME PATH), one `ip -br -batch` each, in lanes (brief output: `ip -o` would look up
+# LIST (lines NAME PATH), one `ip -br -batch` each, in lanes. (NETC_OBSERVE_NS,
+# when set, names a program that reads LIST and prints the same facts from
+# one process: `netc apply` and `netc plan` give netc.host.observe.) (brief output: `ip -o` would look up
 # the name of every namespace, a read of all of them, for each veth).
 observe_ns() {
-    # NETC_OBSERVE_NS: a program that reads LIST and prints the same facts from one
-    # process (`netc apply` and `netc plan` give their own, netc.host.observe).
-    if [ -n "${NETC_OBSERVE_NS:-}" ] && $NETC_OBSERVE_NS < "$1" > "$2/fast" 2>/dev/null; then
-        cat "$2/fast"
-        return 0
-    fi
     printf 'link show\naddr show\nroute show\n' > "$2/cmds"
     awk -v lanes="$LANES" -v d="$2" -v nsenter="$HAVE_NSENTER" '{
         f = d "/lane" ((NR - 1) % lanes)
@@ -710,7 +722,10 @@ observe_firewall() {
     while IFS=' ' read -r _b _what <&3; do
         case $_b in
             iptables)
-                [ -f "$2/ipt.save" ] || { iptables-save -w 2>/dev/null || iptables-save 2>/dev/null; } > "$2/ipt.save"
+                if [ ! -f "$2/ipt.save" ]; then
+                    { iptables-save -w 2>/dev/null || iptables-save 2>/dev/null; } > "$2/ipt.save"
+                    cp "$2/ipt.save" "$W/iptables-save"   # for ipt_jump, later in this run
+                fi
                 if [ "$_what" = tables ]; then
                     echo "ipt-tables $(sed -n 's/^\*//p' "$2/ipt.save" | sort | paste -sd, -)"
                     continue
@@ -886,17 +901,22 @@ diff_objects() {
                 print keys[j], "it is no longer in the output" > (w "/why")
                 if (keys[j] in FROM) print keys[j], FROM[keys[j]] > (w "/from") }
         }
+        # The steps; and the text of each object they touch, a file per tree and kind
+        # (W/obj.TREE.KIND), so that a step reads its own objects, not the whole file.
         printf "" > (w "/exec")
         for (k = nkinds; k >= 1; k--) {
             kind = KINDS[k]; n = split(OLDS[kind], keys, SUBSEP)
             for (j = 2; j <= n; j++) { a = ACT[keys[j]]
-                if (a == "remove" || ((a == "change" || a == "repair") && REDO[kind] == "recreate")) print "down current", keys[j] > (w "/exec") } }
+                if (a == "remove" || ((a == "change" || a == "repair") && REDO[kind] == "recreate")) {
+                    print "down current", keys[j] > (w "/exec"); print keys[j] OLDTEXT[keys[j]] > (w "/obj.current." kind) } } }
         for (k = 1; k <= nkinds; k++) {
             kind = KINDS[k]; n = split(NEWS[kind], keys, SUBSEP)
             for (j = 2; j <= n; j++) { a = ACT[keys[j]]
+                if (a == "keep") continue
+                print keys[j] NEWTEXT[keys[j]] > (w "/obj.next." kind)
                 # undone by removing it again, or (a kind redone in place) by making the old one again
-                if (a == "create" || ((a == "change" || a == "repair") && REDO[kind] == "recreate")) print "up next", keys[j] > (w "/exec")
-                else if (a == "change" || a == "repair") print "up next", keys[j], "=" > (w "/exec") } }
+                if (a == "create" || REDO[kind] == "recreate") print "up next", keys[j] > (w "/exec")
+                else { print "up next", keys[j], "=" > (w "/exec"); print keys[j] OLDTEXT[keys[j]] > (w "/obj.current." kind) } } }
         printf "" > (w "/prev.new"); for (p in NEXTPREV) print p, NEXTPREV[p] > (w "/prev.new")
         printf "" > (w "/conflict"); for (i = 1; i <= nconf; i++) print CONF[i] > (w "/conflict")
         printf "" > (w "/why"); printf "" > (w "/from"); printf "" > (w "/actions")
@@ -924,7 +944,7 @@ plan_print() {
         FILENAME == ARGV[3] { k = $1 " " $2; $1 = $2 = ""; sub(/^  /, ""); FROM[k] = $0; next }
         FILENAME == ARGV[4] { STEP[$3 " " $4] = STEP[$3 " " $4] " " $1 " " $2; next }
         !parse() { next }
-        HEAD { key = KEY; tree = (FILENAME == ARGV[5]) ? "current" : "next"; next }
+        HEAD { key = KEY; tree = (index(FILENAME, "/obj.current.") ? "current" : "next"); next }
         PH == "gone" && tree == "current" && index(STEP[WHERE " " CMD] " ", " down current ") { GONE[key] = WHERE " " CMD; next }
         (PH == "down" || PH == "up") && index(STEP[key] " ", " " PH " " tree " ") {
             if (PH == "down" && (key in GONE)) next
@@ -949,7 +969,7 @@ plan_print() {
             else printf "plan: %d to create, %d to change, %d to repair, %d to remove; %d in place\n",
                 count["create"], count["change"], count["repair"], count["remove"], kept
             exit (total > 0)
-        }' "$W/actions" "$W/why" "$W/from" "$W/exec" "$OLD/objects" "$1/objects"
+        }' "$W/actions" "$W/why" "$W/from" "$W/exec" $(ls "$W" | sed -n "s|^obj\.|$W/obj.|p")
 }
 
 # ------------------------------------------------------------------ apply
