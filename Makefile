@@ -1,6 +1,8 @@
 # The two commands of the README: `make demo` and `make test`.
 # Each installs what it needs: Debian's iptables, nftables and iproute2 where
-# missing (apt-get, as root), and netc with its Python dependencies into .venv.
+# missing (apt-get, as root), graphviz (`netc graph` lays pictures out with
+# dot), runc and busybox-static (the real-runtime test, docs/runtimes.md), and
+# netc with its Python dependencies into .venv.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,7 +13,7 @@ STAMP  := $(VENV)/.installed
 
 system:
 	@missing=""; \
-	for pair in ip:iproute2 iptables-restore:iptables nft:nftables; do \
+	for pair in ip:iproute2 iptables-restore:iptables nft:nftables dot:graphviz runc:runc busybox:busybox-static zsh:zsh; do \
 	  cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || missing="$$missing $$pkg"; \
 	done; \
@@ -48,9 +50,10 @@ bench: system venv
 	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/pip install -q matplotlib 2>&1 | grep -v '^WARNING: Location' || true
 	$(BIN)/python bench/run.py
 
-# Rewrite golden/ from the current compiler (the run still fails; review the diff).
+# Rewrite golden/ from the current compiler: output trees, topology pictures and
+# diagnostics in every format (the run still fails; review the diff).
 golden: system venv
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_golden.py --update-golden || true
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_golden.py tests/test_diagnostics.py --update-golden || true
 	@echo "golden/ rewritten: review it with git diff before committing"
 
 # The differential test at length: N random topologies (default 200) per backend,

@@ -1,4 +1,4 @@
-"""Diagnostics: one type for every message netc gives about a spec, one renderer.
+"""Diagnostics: one type for every message netc gives about a spec, and its renderers.
 
 Every stage reports problems through a `Reporter`; nothing raises past the CLI.
 A diagnostic renders as
@@ -10,11 +10,18 @@ A diagnostic renders as
 
 Positions are 1-based lines and columns counted in characters. The renderer
 needs the text of each file, which the parser registers in `Sources`.
+
+For tools (`--format`): `render_json` writes one JSON array of objects (file,
+line, column, end_column, severity, message, notes, suggestion), and
+`render_github` GitHub Actions workflow commands (`::error file=...::message`)
+that annotate the very line of a spec in CI.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
+import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -29,10 +36,6 @@ class Span:
     end_line: int
     end_col: int
 
-    @property
-    def where(self) -> str:
-        return f"{self.file}:{self.line}"
-
 
 @dataclass(frozen=True, slots=True)
 class Note:
@@ -46,6 +49,12 @@ class Diagnostic:
     message: str
     span: Span | None = None
     notes: tuple[Note, ...] = ()
+
+    @property
+    def suggestion(self) -> str | None:
+        """The word a "did you mean" offers (did_you_mean below writes it), else None."""
+        m = _SUGGESTION.search(self.message)
+        return m.group(1) if m else None
 
     def sort_key(self, files: dict[str, int] | None = None) -> tuple:
         s = self.span
@@ -123,6 +132,10 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+# What did_you_mean appends, read back for Diagnostic.suggestion.
+_SUGGESTION = re.compile(r"; did you mean '([^']*)'\?$")
+
+
 def _show(text: str) -> str:
     # A message quotes user input; keep it on one line and printable.
     return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
@@ -164,3 +177,91 @@ def render(diagnostic: Diagnostic, sources: Sources) -> str:
 
 def render_all(diagnostics: Iterable[Diagnostic], sources: Sources) -> str:
     return "".join(render(d, sources) for d in diagnostics)
+
+
+# ------------------------------------------------------------------ for tools
+
+FORMATS = ("text", "json", "github")
+
+
+def _end_column(sources: Sources, span: Span) -> int:
+    """The column just past the span on its first line (a span running on ends with that line)."""
+    if span.end_line == span.line:
+        return max(span.end_col, span.col + 1)
+    text = sources.line(span.file, span.line)
+    return max(len(text) + 1 if text is not None else span.col + 1, span.col + 1)
+
+
+def _where(span: Span | None) -> dict:
+    if span is None:
+        return {"file": None, "line": None, "column": None}
+    return {"file": span.file, "line": span.line, "column": span.col}
+
+
+def to_json(diagnostic: Diagnostic, sources: Sources) -> dict:
+    d = diagnostic
+    return {
+        **_where(d.span),
+        "end_column": _end_column(sources, d.span) if d.span else None,
+        "severity": d.severity,
+        "message": d.message,
+        "notes": [{**_where(n.span), "message": n.message} for n in d.notes],
+        "suggestion": d.suggestion,
+    }
+
+
+def _json_array(objects: list[dict]) -> str:
+    items = [json.dumps(o, ensure_ascii=False) for o in objects]
+    return "[\n  " + ",\n  ".join(items) + "\n]\n" if items else "[]\n"
+
+
+def render_json(diagnostics: Iterable[Diagnostic], sources: Sources) -> str:
+    """Every diagnostic as one JSON array (an empty one when there are none), one object a line."""
+    return _json_array([to_json(d, sources) for d in diagnostics])
+
+
+def _github_data(text: str) -> str:
+    # The escapes GitHub's runner undoes in a workflow command's message.
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _github_property(text: str) -> str:
+    return _github_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_annotation(severity: str, message: str, *, file: str | None = None, line: int | None = None,
+                      col: int | None = None, end_col: int | None = None) -> str:
+    """One GitHub Actions workflow command: `::error file=F,line=L,col=C,endColumn=E::message`."""
+    command = "error" if severity == "error" else "warning"
+    props = [f"{key}={_github_property(str(value))}" for key, value in
+             (("file", file), ("line", line), ("col", col), ("endColumn", end_col)) if value is not None]
+    return f"::{command} {','.join(props)}::" + _github_data(message) if props else \
+        f"::{command}::" + _github_data(message)
+
+
+def render_github(diagnostics: Iterable[Diagnostic], sources: Sources) -> str:
+    """GitHub Actions workflow commands, one a line, each note after the message on a line
+    of its own (a newline is %0A in a workflow command)."""
+    lines = []
+    for d in diagnostics:
+        text = d.message
+        for note in d.notes:
+            where = f"{note.span.file}:{note.span.line}:{note.span.col}: " if note.span else ""
+            text += f"\n{where}note: {note.message}"
+        s = d.span
+        lines.append(github_annotation(d.severity, text, file=s.file if s else None, line=s.line if s else None,
+                                       col=s.col if s else None, end_col=_end_column(sources, s) if s else None))
+    return "".join(line + "\n" for line in lines)
+
+
+def render_as(fmt: str, diagnostics: Iterable[Diagnostic], sources: Sources) -> str:
+    return {"text": render_all, "json": render_json, "github": render_github}[fmt](list(diagnostics), sources)
+
+
+def render_runs(fmt: str, runs: Iterable[tuple[Iterable[Diagnostic], Sources]]) -> str:
+    """The diagnostics of several specs, each with its sources: one after the other, and for
+    json one array holding them all."""
+    runs = list(runs)
+    if fmt == "json":
+        return _json_array([to_json(d, sources) for diagnostics, sources in runs for d in diagnostics])
+    return "".join(render_as(fmt, diagnostics, sources) for diagnostics, sources in runs)

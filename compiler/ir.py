@@ -10,7 +10,6 @@ are excluded from equality, like spans.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
 from netaddr import EUI, IPAddress, IPNetwork
@@ -50,6 +49,7 @@ class Bridge:
     external: bool
     default: bool             # the daemon's bridge (docker0 unless `bridge`)
     origin: Origin = origin_field()
+    icc_origin: Origin | None = field(default=None, compare=False, repr=False)  # where icc is set, if it is
 
     @property
     def cidr(self) -> str:
@@ -128,18 +128,11 @@ class Sysctl:
 # The rules netc's firewall holds, in evaluation order within each hook. Each
 # kind is rendered by every backend; `explain` evaluates the rendered form.
 
-class Hook(str, enum.Enum):
-    FORWARD = "forward"          # filter FORWARD
-    DNAT = "dnat"                # nat PREROUTING and OUTPUT, local destinations
-    POSTROUTING = "postrouting"  # nat POSTROUTING
-
-
 @dataclass(frozen=True, slots=True)
 class Reply:
     """Accept replies (ESTABLISHED,RELATED) into the bridge."""
     bridge: str
     origin: Origin = origin_field()
-    hook = Hook.FORWARD
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +141,6 @@ class Isolate:
     frm: str
     to: str
     origin: Origin = origin_field()
-    hook = Hook.FORWARD
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +148,6 @@ class Protect:
     """Drop what enters the bridge from elsewhere unless a publish translated it."""
     bridge: str
     origin: Origin = origin_field()
-    hook = Hook.FORWARD
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +158,6 @@ class PublishAccept:
     proto: Proto
     ports: PortRange
     origin: Origin = origin_field()
-    hook = Hook.FORWARD
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +169,6 @@ class LinkAccept:
     proto: Proto
     ports: PortRange
     origin: Origin = origin_field()
-    hook = Hook.FORWARD
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +177,6 @@ class Icc:
     bridge: str
     accept: bool
     origin: Origin = origin_field()
-    hook = Hook.FORWARD
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +184,6 @@ class Outgoing:
     """Accept what leaves the bridge for anywhere else."""
     bridge: str
     origin: Origin = origin_field()
-    hook = Hook.FORWARD
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +196,6 @@ class Dnat:
     address: IPAddress
     ports: PortRange
     origin: Origin = origin_field()
-    hook = Hook.DNAT
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +203,6 @@ class MasqueradeLocal:
     """Host-sourced traffic into the bridge (127.0.0.1 publishes) leaves with the bridge address."""
     bridge: str
     origin: Origin = origin_field()
-    hook = Hook.POSTROUTING
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +211,6 @@ class Masquerade:
     bridge: str
     network: IPNetwork
     origin: Origin = origin_field()
-    hook = Hook.POSTROUTING
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +220,6 @@ class Hairpin:
     proto: Proto
     ports: PortRange
     origin: Origin = origin_field()
-    hook = Hook.POSTROUTING
 
 
 Rule = Reply | Isolate | Protect | PublishAccept | LinkAccept | Icc | Outgoing | Dnat | MasqueradeLocal | Masquerade | Hairpin
@@ -252,7 +235,8 @@ class Network:
     p2ps: tuple[P2P, ...]
     sysctls: tuple[Sysctl, ...]
     rules: tuple[Rule, ...]
-    host_nameservers: tuple[IPAddress, ...]
+    ip_masq: bool = True            # daemon ip-masq (and a firewall)
+    ip_masq_origin: Origin | None = field(default=None, compare=False, repr=False)
 
     def container(self, name: str) -> Container:
         for c in self.containers:

@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .frontend import build, parse
-from .resolve import lock as lockfile, resolver as resolve
+from . import resolve
+from .resolve import lock as lockfile
 from .diagnostics import CompileFailed, Diagnostic, Reporter, Sources
 from .ir import Network
 from .resolve.lock import Lock

@@ -154,7 +154,6 @@ def test_every_statement_and_option(tmp_path):
     assert (p2p.a.container, p2p.a.iface, str(p2p.a.address), p2p.a.peer) == \
         ("a", "p2p0", "10.1.1.1/32", IPAddress("10.1.1.2"))
     assert (p2p.b.container, p2p.b.iface, p2p.b.peer) == ("b", "p2p-a", IPAddress("10.1.1.1"))
-    assert net.host_nameservers == (IPAddress("192.0.2.53"), IPAddress("127.0.0.53"))
 
 
 def test_iptables_false_and_ip_forward_false(tmp_path):
@@ -726,10 +725,8 @@ def test_examples_check_clean(path):
 
 
 def test_full_example_is_languages_complete_example():
-    root = Path(__file__).resolve().parent.parent
-    language = Path("/work/shared/LANGUAGE.md")
-    if not language.exists():
-        pytest.skip("LANGUAGE.md is not available here")
-    import re
-    block = re.search(r"## A complete example\n\n```\n(.*?)```", language.read_text(encoding="utf-8"), re.S)
-    assert (root / "examples" / "full.netc").read_text(encoding="utf-8") == block.group(1)
+    """examples/full.netc is LANGUAGE.md's "A complete example", kept verbatim in tests/data
+    (the contract lives outside this repository; update both together)."""
+    here = Path(__file__).resolve().parent
+    vendored = (here / "data" / "language-example.netc").read_text(encoding="utf-8")
+    assert (here.parent / "examples" / "full.netc").read_text(encoding="utf-8") == vendored

@@ -1,4 +1,5 @@
-"""Golden output trees: every golden case and every example, compiled and compared.
+"""Golden output trees: every golden case and every example, compiled and compared;
+and the topology picture of every example (golden/graph/<example>.dot).
 
 `pytest --update-golden` (or `make golden`) rewrites them and fails the run;
 review the diff with git before committing. A missing or orphaned golden file
@@ -14,7 +15,8 @@ import pytest
 from conftest import EXAMPLES, GOLDEN, ROOT
 from netc.backends import REGISTRY
 from netc.resolve.lock import Lock
-from netc.pipeline import compile as compile_spec
+from netc.emit import graph
+from netc.pipeline import compile as compile_spec, load
 
 CASES = sorted(p.parent for p in GOLDEN.glob("*/spec.netc"))
 SPECS = [(c.name, c / "spec.netc", c) for c in CASES] + \
@@ -46,7 +48,35 @@ def test_golden_tree(name, spec, where, backend, golden):
     assert not orphans, f"golden files netc no longer writes: {sorted(orphans)} (run `make golden`)"
 
 
-def test_no_orphaned_cases():
-    known = {s[2] for s in SPECS}
-    stale = [p for p in (GOLDEN / "examples").iterdir() if p not in known] if (GOLDEN / "examples").exists() else []
-    assert not stale, f"golden folders of examples that do not exist: {stale}"
+GRAPHS = sorted(EXAMPLES.glob("*.netc"))
+
+
+@pytest.mark.parametrize("spec", GRAPHS, ids=[p.stem for p in GRAPHS])
+def test_golden_graph(spec, golden):
+    """`netc graph` of every example, as DOT text (the layout is Graphviz's; test_graph.py renders it)."""
+    loaded = load(str(spec.relative_to(ROOT)), lock=Lock())
+    golden.check(GOLDEN / "graph" / f"{spec.stem}.dot", graph.dot(graph.from_network(loaded.network)))
+
+
+def _owner(path: Path) -> str | None:
+    """What test compares PATH (a file under golden/), or None when nothing does."""
+    parts = path.relative_to(GOLDEN).parts
+    if parts == ("netc-lib.sh",):
+        return "every output tree"
+    if parts[0] == "errors":  # a case folder: its spec.netc, files it includes, expected.txt
+        return "test_diagnostics" if len(parts) >= 3 and (GOLDEN / "errors" / parts[1] / "spec.netc").is_file() else None
+    if parts[0] == "graph":
+        return "test_golden_graph" if len(parts) == 2 and (EXAMPLES / parts[1]).with_suffix(".netc").is_file() else None
+    if parts[0] == "examples":
+        ok = len(parts) >= 4 and (EXAMPLES / f"{parts[1]}.netc").is_file() and parts[2] in BACKENDS
+        return "test_golden_tree" if ok else None
+    case = GOLDEN / parts[0]
+    if (case / "spec.netc").is_file() and (parts[1:] == ("spec.netc",) or (len(parts) >= 3 and parts[1] in BACKENDS)):
+        return "test_golden_tree"
+    return None
+
+
+def test_no_orphaned_golden_files():
+    """Every file under golden/ is compared by some test (a per-tree check finds stale files within a tree)."""
+    stale = [str(p.relative_to(GOLDEN)) for p in sorted(GOLDEN.rglob("*")) if p.is_file() and _owner(p) is None]
+    assert not stale, f"golden files no test compares (remove them, or run `make golden`): {stale}"

@@ -11,7 +11,7 @@ import difflib
 import re
 
 from conftest import GOLDEN
-from netc.cli import parse_plan
+from netc.cli.host import parse_plan
 from netc.emit.objects import KINDS, bridge_mac, sysctl_path
 from netc.pipeline import compile as compile_spec
 from netc.resolve.lock import Lock

@@ -43,7 +43,7 @@ from netc.resolve.lock import Lock
 from netc.values import NetKind
 from netc.frontend.parse import parse_text
 from netc.pipeline import load
-from netc.resolve.resolver import veth_name
+from netc.resolve.interfaces import veth_name
 from netc.frontend.syntax import Block, Option, Word
 
 # Shrinking a failure can take minutes; CI reports the unshrunk example.

@@ -13,18 +13,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from netaddr import IPNetwork
-
 from .. import ir
 from ..values import PortRange
+from .base import Rendered, RulesFile, Unsupported
+from ..kernel import ESTABLISHED, HOOKS, LOOPBACK, TRANSLATED
 from .rules import Match, Neg, Rule, Ruleset, Verdict, net
 
 NAME = "iptables"
+FIREWALL = True
 FORWARD, DNAT, POSTROUTING = "NETC-FORWARD", "NETC-DNAT", "NETC-POSTROUTING"
 CHAINS = {"filter": (FORWARD,), "nat": (DNAT, POSTROUTING)}
-LOOPBACK = IPNetwork("127.0.0.0/8")
-ESTABLISHED = frozenset({"RELATED", "ESTABLISHED"})
-TRANSLATED = frozenset({"DNAT"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +49,8 @@ def jumps() -> tuple[Jump, ...]:
 def lower(rule: ir.Rule) -> list[Rule]:
     """One IR rule -> the iptables rules that implement it."""
     o, kind = rule.origin, type(rule).__name__
-    f = lambda match, verdict, **kw: Rule("filter", FORWARD, match, verdict, origin=o, what=kind, **kw)
-    nat = lambda chain, match, verdict, **kw: Rule("nat", chain, match, verdict, origin=o, what=kind, **kw)
+    f = lambda match, verdict, **kw: Rule("filter", FORWARD, match, verdict, origin=o, **kw)
+    nat = lambda chain, match, verdict, **kw: Rule("nat", chain, match, verdict, origin=o, **kw)
     if isinstance(rule, ir.Reply):
         return [f(Match(oif=rule.bridge, ctstate=ESTABLISHED), Verdict.ACCEPT)]
     if isinstance(rule, ir.Isolate):
@@ -90,12 +88,12 @@ def lower(rule: ir.Rule) -> list[Rule]:
     if isinstance(rule, ir.Hairpin):
         return [nat(POSTROUTING, Match(saddr=net(rule.address), daddr=net(rule.address), proto=rule.proto,
                                        dport=rule.ports), Verdict.MASQUERADE)]
-    raise TypeError(f"iptables: no lowering for {kind}")  # a new IR rule kind needs a lowering
+    raise Unsupported(f"iptables: no lowering for {kind}")  # a new IR rule kind needs a lowering
 
 
-# The built-in chains netc jumps from: hook, kind and priority, as the kernel runs them.
-BUILTIN = {("filter", "FORWARD"): ("forward", "filter", 0), ("nat", "PREROUTING"): ("prerouting", "nat", -100),
-           ("nat", "OUTPUT"): ("output", "nat", -100), ("nat", "POSTROUTING"): ("postrouting", "nat", 100)}
+# The built-in chains netc jumps from, and the hook each runs on.
+BUILTIN = {("filter", "FORWARD"): ("forward", "filter"), ("nat", "PREROUTING"): ("prerouting", "nat"),
+           ("nat", "OUTPUT"): ("output", "nat"), ("nat", "POSTROUTING"): ("postrouting", "nat")}
 
 
 def build(network: ir.Network) -> list[Rule]:
@@ -105,8 +103,8 @@ def build(network: ir.Network) -> list[Rule]:
 def ruleset(network: ir.Network) -> Ruleset:
     """What the kernel holds after apply: the built-in chains with netc's jumps, and netc's chains."""
     rs = Ruleset(NAME)
-    for (table, chain), (hook, kind, priority) in BUILTIN.items():
-        rs.chain(table, chain, hook=hook, kind=kind, priority=priority)
+    for (table, chain), (hook, kind) in BUILTIN.items():
+        rs.chain(table, chain, hook=hook, kind=kind, priority=HOOKS[(hook, kind)])
     for table, chains in CHAINS.items():
         for chain in chains:
             rs.chain(table, chain)
@@ -191,18 +189,18 @@ def rule_text(rule: Rule) -> str:
     return text if rule.chain.startswith("NETC-") else f"-t {rule.table} {text}"
 
 
-def render(network: ir.Network) -> dict:
-    """The backend's part of the output tree and of the scripts."""
+def render(network: ir.Network) -> Rendered:
+    """The backend's part of the output tree: rules.v4."""
     rules = build(network)
     tables = []
     for table, chains in CHAINS.items():
         tables.append({"name": table, "chains": list(chains),
                        "rules": [line(r) for r in rules if r.table == table]})
-    return {"files": {"rules.v4": {"template": "rules.v4.j2", "tables": tables}}, "count": len(rules)}
+    return Rendered({"rules.v4": RulesFile("rules.v4.j2", {"tables": tables})}, len(rules))
 
 
-def render_lib() -> dict:
-    """What netc-lib.sh needs to know of this backend (for every output, so
-    that a later apply can remove iptables rules whatever backend it uses)."""
+def runtime() -> dict:
+    """What the firewall object's commands name (templates/objects.j2): the jumps into netc's
+    chains (ensured and removed one by one) and the chains (flushed and deleted)."""
     return {"ipt_jumps": [{"table": j.table, "chain": j.chain, "args": args(j.rule, "netc")} for j in jumps()],
             "ipt_chains": [{"table": t, "chain": c} for t, cs in CHAINS.items() for c in cs]}

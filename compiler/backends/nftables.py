@@ -22,17 +22,19 @@ costs in proportion to their bytes (bench/RESULTS.md). A set takes
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from netaddr import IPNetwork
 
 from .. import ir
 from ..values import PortRange, Proto
+from .base import Rendered, RulesFile, Unsupported
+from ..kernel import ESTABLISHED, HOOKS, LOOPBACK, TRANSLATED
 from .rules import Element, Lookup, Match, Neg, Rule, Ruleset, Verdict
 
 NAME = "nftables"
+FIREWALL = True
 TABLE = "netc"
-LOOPBACK = IPNetwork("127.0.0.0/8")
-ESTABLISHED = frozenset({"ESTABLISHED", "RELATED"})
-TRANSLATED = frozenset({"DNAT"})
 SET_TYPES = {
     "bridges": "ifname",
     "published": "ipv4_addr . inet_proto . inet_service",
@@ -43,11 +45,11 @@ SET_TYPES = {
     "forward-in": "ifname : verdict",
     "forward-out": "ifname : verdict",
 }
-BASE = {  # chain: (hook, kind, priority)
-    "filter-forward": ("forward", "filter", 0),
-    "nat-prerouting": ("prerouting", "nat", -100),
-    "nat-output": ("output", "nat", -100),
-    "nat-postrouting": ("postrouting", "nat", 100),
+BASE = {  # chain: (hook, kind)
+    "filter-forward": ("forward", "filter"),
+    "nat-prerouting": ("prerouting", "nat"),
+    "nat-output": ("output", "nat"),
+    "nat-postrouting": ("postrouting", "nat"),
 }
 
 
@@ -75,62 +77,59 @@ def _note(text: str) -> ir.Origin:
     return ir.Origin("", 0, text)
 
 
+@dataclass
+class _BridgeRules:
+    """What the IR says of one bridge; its chains are laid out from this in a fixed order."""
+    reply: ir.Origin | None = None
+    isolate: ir.Origin | None = None
+    protect: ir.Origin | None = None
+    icc: tuple[bool, ir.Origin] | None = None
+    outgoing: ir.Origin | None = None
+
+
 def ruleset(network: ir.Network) -> Ruleset:
+    """netc's table: per-bridge chains reached through verdict maps, per-container data in sets.
+
+    Each bridge's chains are laid out in one fixed order (replies, isolation,
+    protection, publishes, links, icc), whatever order the IR lists its rules
+    in; the IR's order only orders the elements of each set."""
     rs = Ruleset(NAME)
-    rs.set_types = dict(SET_TYPES)
     for name in SET_TYPES:
         rs.sets[name] = []
-    for chain, (hook, kind, priority) in BASE.items():
-        rs.chain(TABLE, chain, hook=hook, kind=kind, priority=priority)
+    for chain, (hook, kind) in BASE.items():
+        rs.chain(TABLE, chain, hook=hook, kind=kind, priority=HOOKS[(hook, kind)])
     rs.chain(TABLE, "publish")
 
-    def add(chain: str, match: Match, verdict: Verdict, origin=None, what="", **kw) -> None:
-        rs.add(Rule(TABLE, chain, match, verdict, origin=origin, what=what, **kw))
+    def add(chain: str, match: Match, verdict: Verdict, origin=None, **kw) -> None:
+        rs.add(Rule(TABLE, chain, match, verdict, origin=origin, **kw))
 
     # Dispatch: packets into a bridge, then packets out of one.
-    add("filter-forward", Match(), Verdict.VMAP, vmap=("oif", "forward-in"), what="dispatch")
-    add("filter-forward", Match(), Verdict.VMAP, vmap=("iif", "forward-out"), what="dispatch")
-    add("nat-prerouting", Match(daddr=Neg(LOOPBACK), dst_local=True), Verdict.JUMP, target="publish", what="dispatch")
-    add("nat-output", Match(dst_local=True), Verdict.JUMP, target="publish", what="dispatch")
+    add("filter-forward", Match(), Verdict.VMAP, vmap=("oif", "forward-in"))
+    add("filter-forward", Match(), Verdict.VMAP, vmap=("iif", "forward-out"))
+    add("nat-prerouting", Match(daddr=Neg(LOOPBACK), dst_local=True), Verdict.JUMP, target="publish")
+    add("nat-output", Match(dst_local=True), Verdict.JUMP, target="publish")
     ports = ("proto", "dport")
-    add("publish", Match(lookups=()), Verdict.DNAT, dnat_map=(("daddr",) + ports, "dnat-addr"), what="Dnat")
-    add("publish", Match(lookups=()), Verdict.DNAT, dnat_map=(ports, "dnat-any"), what="Dnat")
+    add("publish", Match(lookups=()), Verdict.DNAT, dnat_map=(("daddr",) + ports, "dnat-addr"))
+    add("publish", Match(lookups=()), Verdict.DNAT, dnat_map=(ports, "dnat-any"))
 
-    published, links, hairpin = [], [], []
-    isolated: set[str] = set()
+    bridges = {b.name: _BridgeRules() for b in network.bridges}
+    published, links, hairpin, postrouting = [], [], [], []
     for rule in network.rules:
-        o, kind = rule.origin, type(rule).__name__
+        o = rule.origin
         if isinstance(rule, ir.Reply):
-            b = rule.bridge
-            rs.sets["bridges"].append(Element((b,), None, o))
-            rs.sets["forward-in"].append(Element((b,), f"fwd-in-{b}", o))
-            rs.sets["forward-out"].append(Element((b,), f"fwd-out-{b}", o))
-            add(f"fwd-in-{b}", Match(ctstate=ESTABLISHED), Verdict.ACCEPT, o, kind)
-        elif isinstance(rule, ir.Isolate):
-            if rule.to not in isolated:   # one rule per bridge: every other bridge, through the set
-                isolated.add(rule.to)
-                add(f"fwd-in-{rule.to}", Match(iif=Neg(rule.to), iif_set="bridges", ctstate=Neg(TRANSLATED)),
-                    Verdict.DROP, o, kind)
+            bridges[rule.bridge].reply = o
+        elif isinstance(rule, ir.Isolate):  # one rule per bridge: every other bridge, through the set
+            bridges[rule.to].isolate = bridges[rule.to].isolate or o
         elif isinstance(rule, ir.Protect):
-            add(f"fwd-in-{rule.bridge}", Match(iif=Neg(rule.bridge), ctstate=Neg(TRANSLATED)), Verdict.DROP, o, kind)
-            add(f"fwd-in-{rule.bridge}", Match(ctstate=TRANSLATED, lookups=(Lookup(("daddr", "proto", "dport"),
-                                                                                     "published"),)),
-                Verdict.ACCEPT, _note("published ports: the elements of @published say which publish"),
-                "PublishAccept")
-            add(f"fwd-in-{rule.bridge}", Match(iif=rule.bridge, lookups=(Lookup(("saddr", "daddr", "proto", "dport"),
-                                                                                  "links"),)),
-                Verdict.ACCEPT, _note("links: the elements of @links say which link"), "LinkAccept")
-            add(f"fwd-in-{rule.bridge}", Match(iif=rule.bridge, lookups=(Lookup(("daddr", "saddr", "proto", "sport"),
-                                                                                  "links"),)),
-                Verdict.ACCEPT, _note("links, replies: the elements of @links say which link"), "LinkAccept")
+            bridges[rule.bridge].protect = o
         elif isinstance(rule, ir.PublishAccept):
             published.append(Element((rule.address, rule.proto, rule.ports), None, o))
         elif isinstance(rule, ir.LinkAccept):
             links.append(Element((rule.parent, rule.child, rule.proto, rule.ports), None, o))
         elif isinstance(rule, ir.Icc):
-            add(f"fwd-in-{rule.bridge}", Match(iif=rule.bridge), Verdict.ACCEPT if rule.accept else Verdict.DROP, o, kind)
+            bridges[rule.bridge].icc = (rule.accept, o)
         elif isinstance(rule, ir.Outgoing):
-            add(f"fwd-out-{rule.bridge}", Match(oif=Neg(rule.bridge)), Verdict.ACCEPT, o, kind)
+            bridges[rule.bridge].outgoing = o
         elif isinstance(rule, ir.Dnat):
             for h, c in zip(rule.host_ports, rule.ports):
                 one, to = PortRange(h, h), (rule.address, PortRange(c, c))
@@ -139,16 +138,42 @@ def ruleset(network: ir.Network) -> Ruleset:
                 else:
                     rs.sets["dnat-addr"].append(Element((rule.host_ip, rule.proto, one), to, o))
         elif isinstance(rule, ir.MasqueradeLocal):
-            add("nat-postrouting", Match(oif=rule.bridge, src_local=True), Verdict.MASQUERADE, o, kind)
+            postrouting.append((Match(oif=rule.bridge, src_local=True), o))
         elif isinstance(rule, ir.Masquerade):
-            add("nat-postrouting", Match(saddr=rule.network, oif=Neg(rule.bridge)), Verdict.MASQUERADE, o, kind)
+            postrouting.append((Match(saddr=rule.network, oif=Neg(rule.bridge)), o))
         elif isinstance(rule, ir.Hairpin):
             hairpin.append(Element((rule.address, rule.address, rule.proto, rule.ports), None, o))
         else:
-            raise TypeError(f"nftables: no lowering for {kind}")  # a new IR rule kind needs a lowering
+            raise Unsupported(f"nftables: no lowering for {type(rule).__name__}")  # a new IR rule kind needs a lowering
+
+    for b, r in bridges.items():
+        if r.reply is None:
+            continue  # not a bridge of netc's firewall (a hand-built IR without its rules)
+        rs.sets["bridges"].append(Element((b,), None, r.reply))
+        rs.sets["forward-in"].append(Element((b,), f"fwd-in-{b}", r.reply))
+        rs.sets["forward-out"].append(Element((b,), f"fwd-out-{b}", r.reply))
+        chain = f"fwd-in-{b}"
+        add(chain, Match(ctstate=ESTABLISHED), Verdict.ACCEPT, r.reply)
+        if r.isolate:
+            add(chain, Match(iif=Neg(b), iif_set="bridges", ctstate=Neg(TRANSLATED)), Verdict.DROP, r.isolate)
+        if r.protect:
+            add(chain, Match(iif=Neg(b), ctstate=Neg(TRANSLATED)), Verdict.DROP, r.protect)
+        add(chain, Match(ctstate=TRANSLATED, lookups=(Lookup(("daddr", "proto", "dport"), "published"),)),
+            Verdict.ACCEPT, _note("published ports: the elements of @published say which publish"))
+        add(chain, Match(iif=b, lookups=(Lookup(("saddr", "daddr", "proto", "dport"), "links"),)),
+            Verdict.ACCEPT, _note("links: the elements of @links say which link"))
+        add(chain, Match(iif=b, lookups=(Lookup(("daddr", "saddr", "proto", "sport"), "links"),)),
+            Verdict.ACCEPT, _note("links, replies: the elements of @links say which link"))
+        if r.icc:
+            add(chain, Match(iif=b), Verdict.ACCEPT if r.icc[0] else Verdict.DROP, r.icc[1])
+    for b, r in bridges.items():
+        if r.outgoing:
+            add(f"fwd-out-{b}", Match(oif=Neg(b)), Verdict.ACCEPT, r.outgoing)
+    for match, o in postrouting:
+        add("nat-postrouting", match, Verdict.MASQUERADE, o)
     if hairpin:
         add("nat-postrouting", Match(lookups=(Lookup(("saddr", "daddr", "proto", "dport"), "hairpin"),)),
-            Verdict.MASQUERADE, _note("hairpin: the elements of @hairpin say which publish"), "Hairpin")
+            Verdict.MASQUERADE, _note("hairpin: the elements of @hairpin say which publish"))
     rs.sets["published"] = _merge(published)
     rs.sets["links"] = _merge(links)
     rs.sets["hairpin"] = _merge(hairpin)
@@ -255,7 +280,8 @@ def _ranged(elements: list[Element]) -> bool:
     return any(isinstance(k, PortRange) and k.lo != k.hi for e in elements for k in e.key)
 
 
-def render(network: ir.Network) -> dict:
+def render(network: ir.Network) -> Rendered:
+    """The backend's part of the output tree: rules.nft."""
     rs = ruleset(network)
     sets = [{"name": n, "type": SET_TYPES[n], "kind": "map" if ":" in SET_TYPES[n] else "set",
              "interval": _ranged(rs.sets[n]), "elements": [element_text(n, e) for e in rs.sets[n]]} for n in SET_TYPES]
@@ -265,5 +291,10 @@ def render(network: ir.Network) -> dict:
         if chain.hook:
             base = f"type {chain.kind} hook {chain.hook} priority {chain.priority}; policy accept;"
         chains.append({"name": chain.name, "base": base, "rules": [rule_text(r) for r in chain.rules]})
-    return {"files": {"rules.nft": {"template": "rules.nft.j2", "table": TABLE, "sets": sets, "chains": chains}},
-            "count": rs.rule_count, "elements": rs.element_count}
+    return Rendered({"rules.nft": RulesFile("rules.nft.j2", {"table": TABLE, "sets": sets, "chains": chains})},
+                    rs.rule_count)
+
+
+def runtime() -> dict:
+    """What the firewall object's commands name (templates/objects.j2): netc's table."""
+    return {"nft_table": TABLE}

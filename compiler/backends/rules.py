@@ -72,7 +72,6 @@ class Rule:
     dnat_map: tuple[tuple[str, ...], str] | None = None   # DNAT through a map
     vmap: tuple[str, str] | None = None             # VMAP: ("iif"|"oif", map)
     origin: Origin | None = field(default=None, compare=False)
-    what: str = field(default="", compare=False)    # the IR rule kind, for explain
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +97,6 @@ class Ruleset:
     backend: str
     chains: dict[tuple[str, str], Chain] = field(default_factory=dict)
     sets: dict[str, list[Element]] = field(default_factory=dict)
-    set_types: dict[str, str] = field(default_factory=dict)
 
     def chain(self, table: str, name: str, **kw) -> Chain:
         key = (table, name)

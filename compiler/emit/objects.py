@@ -153,10 +153,8 @@ def views(network: ir.Network) -> dict:
             "containers": containers, "p2ps": p2ps}
 
 
-def firewall_view(backend: str, rules_file: str, rules_text: str) -> dict:
-    """The firewall object: what its backend's load and removal commands name (iptables: the
-    jumps into netc's chains and the chains; nftables: the table), and a digest of the rules,
-    so that a change of the rules is a change of the object."""
-    from ..backends import iptables, nftables
-    lib = iptables.render_lib() if backend == iptables.NAME else {"nft_table": nftables.TABLE}
-    return {"backend": backend, "rules": rules_file, "digest": short_hash(rules_text), **lib}
+def firewall_view(backend: str, rules_file: str, rules_text: str, runtime: dict) -> dict:
+    """The firewall object: what its backend's load and removal commands name (its `runtime`:
+    iptables, the jumps into netc's chains and the chains; nftables, the table), and a digest of
+    the rules, so that a change of the rules is a change of the object."""
+    return {"backend": backend, "rules": rules_file, "digest": short_hash(rules_text), **runtime}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 
 from .. import __version__, ir
-from ..backends import REGISTRY
+from ..backends import for_network
 from ..values import NetKind
 from .files import container_files
 from .fork import Forked
@@ -50,17 +50,16 @@ def render(network: ir.Network, backend: str = "iptables", jobs: int | None = No
                      and hasattr(os, "fork")) else 1
     side = Forked(_side, network, backend) if jobs > 1 else None
     try:
-        fw = REGISTRY[backend].render(network)
+        renderer = for_network(network, backend)
+        fw = renderer.render(network)
         out: dict[str, str] = {}
         firewall = None
-        if network.firewall:
-            (name, spec), = fw["files"].items()
-            context = {k: v for k, v in spec.items() if k != "template"}
-            out[name] = template(spec["template"], spec=network.spec, **context)
-            firewall = firewall_view(backend, name, out[name])
+        for name, f in fw.files.items():   # one rules file, or none (iptables false): the firewall object
+            out[name] = template(f.template, spec=network.spec, **f.context)
+            firewall = firewall_view(renderer.NAME, name, out[name], renderer.runtime())
         counts = {"bridges": len(network.bridges), "p2ps": len(network.p2ps),
                   "containers": sum(1 for c in network.containers if c.mode in (NetKind.BRIDGE, NetKind.NONE)),
-                  "rules": fw["count"] if network.firewall else 0}
+                  "rules": fw.count}
         common = {"version": __version__, "spec": sh_comment(network.spec)}
         out["netc-lib.sh"] = template("netc-lib.sh.j2", **common)
         out["apply.sh"] = template("apply.sh.j2", **common, counts=counts)

@@ -1,4 +1,5 @@
-"""The output tree on disk: write it, read it back (for `compile --check`).
+"""The output tree on disk: write it, read it back (for `compile --check`), and read its
+netc.json (for graph, run-config and completion).
 
 The only module that writes an output tree; the CLI calls it with what
 `pipeline.compile` returned (artifact name -> text).
@@ -6,6 +7,7 @@ The only module that writes an output tree; the CLI calls it with what
 
 from __future__ import annotations
 
+import json
 import os
 
 
@@ -103,3 +105,21 @@ def read_tree(out: str) -> dict[str, str]:
             except (OSError, UnicodeDecodeError):
                 found[rel] = "<unreadable>\n"
     return found
+
+
+def read_data(out: str) -> dict:
+    """OUT/netc.json, checked to be netc's."""
+    path = os.path.join(out, "netc.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise TreeError(f"{out} holds no netc.json: it is not a folder `netc compile -o` wrote") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TreeError(f"{path} is not netc's JSON: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("bridges", "containers")):
+        raise TreeError(f"{path} is not netc's JSON (no bridges and containers)")
+    for key in ("bridges", "containers"):
+        if not all(isinstance(x, dict) and isinstance(x.get("name"), str) for x in data[key]):
+            raise TreeError(f"{path} is not netc's JSON (a nameless entry in {key})")
+    return data

@@ -17,9 +17,9 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from ..diagnostics import Note, Reporter, Span, did_you_mean, quote
 from .scan import unquote as _unquote
+from .statements import BLOCKS, STATEMENTS, TERMINALS
 from .syntax import Block, Option, Word
 
-STATEMENTS = ("host", "daemon", "bridge", "container", "p2p", "include")
 
 
 @lru_cache(maxsize=1)
@@ -61,20 +61,10 @@ class _Build(Transformer):
         keyword, *names, body = children
         return Block(kind, tuple(names), body, _span(self.file, keyword))
 
-    def host(self, c):
-        return self._block("host", c)
-
-    def daemon(self, c):
-        return self._block("daemon", c)
-
-    def bridge(self, c):
-        return self._block("bridge", c)
-
-    def container(self, c):
-        return self._block("container", c)
-
-    def p2p(self, c):
-        return self._block("p2p", c)
+    def __default__(self, data, children, meta):
+        if data in BLOCKS:  # host, daemon, bridge, container, p2p: the grammar's rule names
+            return self._block(data, children)
+        return super().__default__(data, children, meta)
 
     def include(self, children):
         keyword, path = children
@@ -94,8 +84,7 @@ def _describe(token: Token) -> str:
 
 _EXPECT_NAMES = {
     "RBRACE": "'}'", "LBRACE": "'{'", "SEMICOLON": "';'", "_NL": "end of line", "$END": "end of file",
-    "WORD": "a word", "STRING": "a string", "INCLUDE": "'include'", "HOST": "'host'", "DAEMON": "'daemon'",
-    "BRIDGE": "'bridge'", "CONTAINER": "'container'", "P2P": "'p2p'",
+    "WORD": "a word", "STRING": "a string", **{t: f"'{s}'" for t, s in TERMINALS.items()},
 }
 
 
@@ -107,11 +96,11 @@ def _expected(expected: set[str]) -> str:
     statements = [n for n in names if n.strip("'") in STATEMENTS]
     if len(statements) >= 5:
         rest = [n for n in names if n not in statements]
-        names = ["a statement (host, daemon, bridge, container, p2p, include)"] + rest
+        names = [f"a statement ({', '.join(STATEMENTS)})"] + rest
     return ", ".join(names)
 
 
-_KEYWORDS = {"INCLUDE", "HOST", "DAEMON", "BRIDGE", "CONTAINER", "P2P"}
+_KEYWORDS = set(TERMINALS)
 _SEPARATORS = {"SEMICOLON", "_NL", "$END"}
 
 
@@ -180,7 +169,7 @@ def _unexpected_token(exc: UnexpectedToken, file: str) -> tuple[Span, str, list[
         head = None
     if head is not None:
         kind, names = head[0].value, head[1]
-        wanted = {"host": 0, "daemon": 0, "p2p": 2}.get(kind, 1)
+        wanted = BLOCKS[kind]
         shown = " ".join([kind] + [quote(n) for n in names])
         if tok.type in ("WORD", "STRING") and len(names) >= wanted:
             if wanted == 0:
@@ -196,7 +185,7 @@ def _unexpected_token(exc: UnexpectedToken, file: str) -> tuple[Span, str, list[
     if tok.type in ("WORD", "STRING") and "WORD" not in expected and {"CONTAINER", "BRIDGE"} <= expected:
         hint = did_you_mean(_unquote(tok.value) if tok.type == "STRING" else tok.value, STATEMENTS)
         return span, (f"unknown statement {quote(tok.value)}"
-                      + (hint or "; expected host, daemon, bridge, container, p2p or include")), []
+                      + (hint or f"; expected {', '.join(STATEMENTS[:-1])} or {STATEMENTS[-1]}")), []
     if tok.type == "STRING" and block is not None and "RBRACE" in expected:
         return span, f"an option's name is a plain word, not a string: write {_unquote(tok.value) or '...'} " \
                      f"without quotes", []

@@ -6,14 +6,13 @@ allocated yet (that is resolve.py). Optional options are None when absent.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from netaddr import EUI, IPAddress, IPNetwork
 
 from ..diagnostics import Span
-from ..values import NetKind, PortRange, PROTO_ORDER, Proto  # noqa: F401 (re-exported for the front end)
+from ..values import NetKind, PortRange, Proto
 
 T = TypeVar("T")
 

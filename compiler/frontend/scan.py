@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 
 from ..diagnostics import Span
+from .statements import BLOCKS, STATEMENTS
 from .syntax import Block, Option, Word
 
 # The terminals of netc.lark. Only a '\n' ends a line (a '\r' before it is
@@ -31,8 +32,8 @@ _TOKEN = re.compile(r'''
   | (?P<bad>[\s\S])
 ''', re.VERBOSE)
 
-_NAMES = {"host": 0, "daemon": 0, "bridge": 1, "container": 1, "p2p": 2}  # statement -> names it takes
-_KEYWORDS = frozenset(_NAMES) | {"include"}
+_NAMES = BLOCKS  # statement -> names it takes
+_KEYWORDS = frozenset(STATEMENTS)
 
 
 class _Fail(Exception):

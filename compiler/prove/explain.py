@@ -16,238 +16,14 @@ as in `netc verify` (netc.sandbox), which checks these predictions in a kernel.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from netaddr import IPAddress, IPNetwork
+from netaddr import IPAddress
 
 from .. import ir
-from ..backends import REGISTRY
-from ..backends.rules import Element, Lookup, Match, Neg, Rule, Ruleset, Verdict
-from ..values import NetKind, PortRange, Proto
-from .sandbox import HOST_IP, OUTSIDE_IP
-
-HOST = IPAddress(HOST_IP)
-OUTSIDE = IPAddress(OUTSIDE_IP)
-EXT = "ext0"
-LOOPBACK = IPNetwork("127.0.0.0/8")
-
-
-class ExplainError(Exception):
-    """A question explain cannot answer (an unknown name, a malformed target)."""
-
-
-@dataclass
-class Packet:
-    saddr: IPAddress
-    daddr: IPAddress
-    proto: Proto | None          # None: no ports (an ICMP echo)
-    sport: int
-    dport: int
-    iif: str | None = None
-    oif: str | None = None
-    ct: frozenset[str] = frozenset({"NEW"})
-
-    def show(self) -> str:
-        port = f":{self.dport}/{self.proto}" if self.proto else " (icmp)"
-        return f"{self.saddr} -> {self.daddr}{port}"
-
-
-@dataclass
-class Step:
-    where: str            # "nat PREROUTING", "route", "filter FORWARD" ...
-    text: str             # the rule as the backend wrote it, or what happened
-    origin: str = ""      # the spec line, where a rule comes from one
-    verdict: str = ""
-
-    def to_json(self) -> dict:
-        return {"where": self.where, "rule": self.text, "origin": self.origin, "verdict": self.verdict}
-
-
-@dataclass
-class Answer:
-    verdict: str                  # accept | drop
-    delivered_to: str | None      # a container name, "outside", "host", or None
-    packet: str
-    dnat: str | None = None       # address:port the packet was translated to
-    source_seen: str | None = None
-    steps: list[Step] = field(default_factory=list)
-    reason: str = ""
-
-    def to_json(self) -> dict:
-        return {"verdict": self.verdict, "delivered_to": self.delivered_to, "packet": self.packet,
-                "translations": {"dnat": self.dnat, "source_seen": self.source_seen},
-                "reason": self.reason, "steps": [s.to_json() for s in self.steps]}
-
-
-# ------------------------------------------------------------------ the world
-
-class World:
-    """Addresses and routes of the host and the containers, from the IR."""
-
-    def __init__(self, network: ir.Network) -> None:
-        self.network = network
-        self.bridges = {b.name: b for b in network.bridges}
-        self.containers = {c.name: c for c in network.containers}
-        self.by_address: dict[IPAddress, str] = {}
-        for c in network.containers:
-            if c.mode is NetKind.BRIDGE and c.address is not None:
-                self.by_address.setdefault(c.address, c.name)
-        self.local = {HOST} | {b.address for b in network.bridges}
-        self.forwarding = any(s.key == "net.ipv4.ip_forward" and s.value == "1" for s in network.sysctls)
-
-    def owner(self, name: str) -> ir.Container:
-        c = self.containers[name]
-        return self.containers[c.shares] if c.shares else c
-
-    def is_local(self, a: IPAddress) -> bool:
-        return a in self.local or a in LOOPBACK
-
-    def bridge_of(self, a: IPAddress) -> ir.Bridge | None:
-        for b in self.network.bridges:
-            if a in b.network:
-                return b
-        return None
-
-    def iface_address(self, iface: str) -> IPAddress:
-        return self.bridges[iface].address if iface in self.bridges else HOST
-
-    def p2p(self, netns: str, a: IPAddress) -> tuple[str, IPAddress] | None:
-        """When `a` is the far end of a p2p link from `netns`: that end's container and this end's address."""
-        for p in self.network.p2ps:
-            for end, other in ((p.a, p.b), (p.b, p.a)):
-                if end.netns == netns and other.address.ip == a:
-                    return other.container, end.address.ip
-        return None
-
-
-# ------------------------------------------------------------------ rule evaluation
-
-def _value_in(value, v) -> bool:
-    if isinstance(v, IPNetwork):
-        return value in v
-    if isinstance(v, PortRange):
-        return isinstance(value, int) and v.lo <= value <= v.hi
-    return value == v
-
-
-class Evaluator:
-    def __init__(self, rs: Ruleset, world: World, backend) -> None:
-        self.rs, self.world, self.backend = rs, world, backend
-
-    def field(self, p: Packet, name: str):
-        return {"saddr": p.saddr, "daddr": p.daddr, "proto": p.proto,
-                "sport": p.sport if p.proto else None, "dport": p.dport if p.proto else None}[name]
-
-    def lookup(self, p: Packet, lookup: Lookup) -> Element | None:
-        key = tuple(self.field(p, f) for f in lookup.fields)
-        if any(k is None for k in key):
-            return None
-        for e in self.rs.sets.get(lookup.set, ()):
-            if all(_value_in(k, v) for k, v in zip(key, e.key)):
-                return e
-        return None
-
-    def matches(self, m: Match, p: Packet) -> tuple[bool, Element | None]:
-        def eq(value, want) -> bool:
-            if want is None:
-                return True
-            if isinstance(want, Neg):
-                return not eq(value, want.value)
-            if isinstance(want, IPNetwork):
-                return value in want
-            return value == want
-        if not (eq(p.iif, m.iif) and eq(p.oif, m.oif) and eq(p.saddr, m.saddr) and eq(p.daddr, m.daddr)):
-            return False, None
-        if m.iif_set and not any(e.key == (p.iif,) for e in self.rs.sets.get(m.iif_set, ())):
-            return False, None
-        if m.oif_set and not any(e.key == (p.oif,) for e in self.rs.sets.get(m.oif_set, ())):
-            return False, None
-        if m.proto is not None and p.proto is not m.proto:
-            return False, None
-        if m.sport is not None and not (p.proto and m.sport.lo <= p.sport <= m.sport.hi):
-            return False, None
-        if m.dport is not None and not (p.proto and m.dport.lo <= p.dport <= m.dport.hi):
-            return False, None
-        if m.src_local and not self.world.is_local(p.saddr):
-            return False, None
-        if m.dst_local and not self.world.is_local(p.daddr):
-            return False, None
-        if m.ctstate is not None:
-            neg = isinstance(m.ctstate, Neg)
-            states = m.ctstate.value if neg else m.ctstate
-            hit = bool(states & p.ct)
-            if hit == neg:
-                return False, None
-        element = None
-        for lookup in m.lookups:
-            element = self.lookup(p, lookup)
-            if element is None:
-                return False, None
-        return True, element
-
-    def step(self, where: str, rule: Rule, element: Element | None, verdict: str) -> Step:
-        origin = element.origin if element is not None and element.origin else rule.origin
-        return Step(where, self.backend.rule_text(rule), str(origin) if origin else "", verdict)
-
-    def hook(self, hook: str, kind: str, p: Packet, steps: list[Step]) -> str | None:
-        """Run every base chain on a hook; 'DROP' ends the walk, anything else goes on."""
-        for chain in self.rs.base_chains(hook, kind):
-            verdict = self.chain(chain.table, chain.name, p, steps, f"{kind} {hook}", 0)
-            if verdict == "DROP":
-                return "DROP"
-        return None
-
-    def chain(self, table: str, name: str, p: Packet, steps: list[Step], where: str, depth: int) -> str | None:
-        if depth > 16:
-            raise ExplainError("rule evaluation loops")
-        for rule in self.rs.chains[(table, name)].rules:
-            hit, element = self.matches(rule.match, p)
-            if not hit:
-                continue
-            label = f"{where}: {name}"
-            v = rule.verdict
-            if v is Verdict.JUMP:
-                steps.append(self.step(label, rule, element, f"jump {rule.target}"))
-                result = self.chain(table, rule.target, p, steps, where, depth + 1)
-                if result:
-                    return result
-                continue
-            if v is Verdict.VMAP:
-                iface = p.oif if rule.vmap[0] == "oif" else p.iif
-                target = next((e.value for e in self.rs.sets.get(rule.vmap[1], ()) if e.key == (iface,)), None)
-                if target is None:
-                    continue
-                steps.append(self.step(label, rule, None, f"jump {target}"))
-                result = self.chain(table, target, p, steps, where, depth + 1)
-                if result:
-                    return result
-                continue
-            if v is Verdict.DNAT:
-                if rule.dnat_map:
-                    fields, mapname = rule.dnat_map
-                    found = self.lookup(p, Lookup(fields, mapname))
-                    if found is None:
-                        continue
-                    element = found
-                    addr, ports = found.value
-                else:
-                    addr, ports = rule.to_addr, rule.to_ports
-                p.daddr = addr
-                if ports is not None:
-                    p.dport = ports.lo + (p.dport - rule.match.dport.lo if rule.match.dport and len(ports) > 1 else 0)
-                p.ct = p.ct | {"DNAT"}
-                steps.append(self.step(label, rule, element, f"dnat to {addr}:{p.dport}"))
-                return "ACCEPT"
-            if v is Verdict.MASQUERADE:
-                p.saddr = self.world.iface_address(p.oif)
-                steps.append(self.step(label, rule, element, f"masquerade to {p.saddr}"))
-                return "ACCEPT"
-            steps.append(self.step(label, rule, element, v.value.lower()))
-            return v.value
-        return None
-
-
-# ------------------------------------------------------------------ the walk
+from ..backends import for_network
+from ..kernel import LOOPBACK
+from ..values import NetKind, Proto
+from .evaluate import Evaluator
+from .world import EXT, HOST, OUTSIDE, Answer, ExplainError, Packet, Step, World  # noqa: F401 (ExplainError: the CLI's)
 
 def parse_target(text: str) -> tuple[str, int | None, Proto | None]:
     """B[:PORT[/PROTO]]: the name or address, the port, the protocol."""
@@ -274,9 +50,8 @@ class Explainer:
     def __init__(self, network: ir.Network, backend: str) -> None:
         self.network = network
         self.world = World(network)
-        self.backend = REGISTRY[backend]
-        rs = self.backend.ruleset(network) if network.firewall else Ruleset(backend)
-        self.eval = Evaluator(rs, self.world, self.backend)
+        self.backend = for_network(network, backend)
+        self.eval = Evaluator(self.backend.ruleset(network), self.world, self.backend)
 
     def resolve_end(self, name: str) -> str:
         if name in ("host", "outside") or name in self.world.containers:
@@ -368,7 +143,7 @@ class Explainer:
         target = self.world.by_address.get(p.daddr)
         if self.eval.hook("prerouting", "nat", p, steps) == "DROP":
             return self._done(answer, p, steps, "drop", None, "dropped in nat prerouting")
-        if self.network.firewall and self.eval.hook("forward", "filter", p, steps) == "DROP":
+        if self.eval.hook("forward", "filter", p, steps) == "DROP":
             return self._done(answer, p, steps, "drop", None, "dropped in filter forward")
         self.eval.hook("postrouting", "nat", p, steps)
         if target is None:
@@ -435,7 +210,7 @@ class Explainer:
 
     def _reply(self, p: Packet, answer: Answer, steps: list[Step], target: str) -> Answer:
         """The reply goes back the same way as an established connection."""
-        if self.network.firewall and p.iif is not None and p.oif is not None:
+        if p.iif is not None and p.oif is not None:
             reply = Packet(p.daddr, p.saddr, p.proto, p.dport, p.sport, iif=p.oif, oif=p.iif,
                            ct=frozenset({"ESTABLISHED"}) | (p.ct & {"DNAT"}))
             sub: list[Step] = []

@@ -218,14 +218,17 @@ def table(probes: list[Probe], only_differences: bool = False) -> str:
 
 
 def progress_printer(stream=sys.stderr):
-    tty = stream.isatty()
+    """say(text): a progress line on a terminal (compiler/progress.py); in a log, every message
+    but the intermediate counts ("probed 6/20"). say.clear() removes the line."""
+    from .progress import Progress
+    line = Progress(stream)
 
     def say(text: str) -> None:
-        if tty:
-            stream.write(f"\r\033[Knetc: verify: {text}")
-            stream.flush()
-        else:  # a log gets every message but the intermediate counts ("probed 6/20")
+        if line.tty:
+            line.show(f"netc: verify: {text}")
+        else:
             done, _, total = text.rsplit(" ", 1)[-1].partition("/")
             if not total or done == total:
                 stream.write(f"netc: verify: {text}\n")
+    say.clear = line.clear
     return say

@@ -5,14 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import os
-import subprocess
-import sys
-
-
-def netc(*args: str) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).parent / "netc"
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, env={**os.environ, "NETC_DEBUG": ""})
+from conftest import netc
 
 
 def compile_for(box, tmp_path: Path, text: str, backend: str = "iptables") -> tuple[Path, dict]:
