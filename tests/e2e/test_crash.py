@@ -52,9 +52,9 @@ def start(box: Sandbox, out: Path, script: str, **env: str) -> subprocess.Popen:
                             env=box.env(NETC_PROGRESS="1", **env), start_new_session=True)
 
 
-def kill_at(box: Sandbox, out: Path, script: str, step: int, delay: float) -> str:
+def kill_at(box: Sandbox, out: Path, script: str, step: int, delay: float, **env: str) -> str:
     """Run SCRIPT and SIGKILL its whole process group `delay` seconds after step STEP begins."""
-    p = start(box, out, script)
+    p = start(box, out, script, **env)
     seen = []
     for line in p.stderr:
         seen.append(line)
@@ -136,30 +136,32 @@ def test_sigkill_of_apply_or_teardown_at_any_moment_is_recovered(box, tmp_path, 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_sigkill_of_an_update_at_any_moment_is_recovered(box, tmp_path, backend):
     """200 containers applied, then an update to 250 with 20 of the first removed, killed at 10
-    moments: the next apply of the update equals a fresh apply of it; teardown (killed too at
-    another moment, and finished by the next) equals before."""
+    moments: the next apply of the update equals a fresh apply of it; then back to the 200 (an
+    update too), and at the end teardown equals before. (These runs read the namespaces as
+    `netc apply` does, from one process: NETC_OBSERVE_NS.)"""
     first, _ = compile_for(box, tmp_path / "200", spec(200), backend)
     (tmp_path / "250").mkdir()   # the same lock: the containers kept keep their addresses and ports
     (tmp_path / "250" / "spec.lock").write_text((tmp_path / "200" / "spec.lock").read_text())
     second, _ = compile_for(box, tmp_path / "250", spec(250, drop=range(20, 40)), backend)
+    fast = {"NETC_OBSERVE_NS": f"{sys.executable} -m netc.host.observe"}
     was = scratch()
     before = box.snapshot()
-    assert box.apply(second).returncode == 0
+    assert box.apply(second, **fast).returncode == 0
     fresh = box.snapshot()
     assert box.teardown(second).returncode == 0
-    for i, (step, delay) in enumerate(UPDATE_MOMENTS):
-        assert box.apply(first).returncode == 0
-        kill_at(box, second, "apply.sh", step, delay)
-        r = box.apply(second)
+    assert box.apply(first, **fast).returncode == 0
+    for step, delay in UPDATE_MOMENTS:
+        kill_at(box, second, "apply.sh", step, delay, **fast)
+        r = box.apply(second, **fast)
         assert r.returncode == 0 and recovered(r.stderr), r.stderr
         assert box.snapshot() == fresh, f"state differs from a fresh apply after SIGKILL at step {step}+{delay}s"
         assert leftovers(box, was) == []
-        tstep, tdelay = TEARDOWN_MOMENTS[-1 - i % len(TEARDOWN_MOMENTS)]
-        kill_at(box, second, "teardown.sh", tstep, tdelay)
-        r = subprocess.run(["nsenter", f"--net={NETNS_DIR}/{box.host}", "--", "sh", str(first / "teardown.sh")],
-                           capture_output=True, text=True, env=box.env())
-        assert r.returncode == 0 and "finishing it first" in r.stderr, r.stderr   # any output tree tears down
-        assert box.snapshot() == before
+        r = box.apply(first, **fast)   # back to the 200, for the next moment
+        assert r.returncode == 0, r.stderr
+    r = box.teardown(first)
+    assert r.returncode == 0, r.stderr
+    assert box.snapshot() == before
+    assert not box.state.exists()
 
 
 @pytest.mark.parametrize("how,backend", [(f"netc {s}", b) for s in ("SIGTERM", "SIGINT", "SIGHUP") for b in BACKENDS]
@@ -170,7 +172,7 @@ def test_a_signal_rolls_back_and_releases_the_lock(box, tmp_path, backend, how):
     apply succeeds at once (no lock left)."""
     via, name = how.split()
     sig = getattr(signal, name)
-    out, _ = compile_for(box, tmp_path, spec(40), backend)
+    out, _ = compile_for(box, tmp_path, spec(30), backend)
     was = scratch()
     before = box.snapshot()
     if via == "netc":
@@ -233,7 +235,7 @@ def test_netc_apply_never_lets_the_script_die_of_a_closed_pipe(box, tmp_path):
 
 @pytest.mark.parametrize("first", ["apply", "teardown"])
 def test_apply_racing_teardown_ends_with_whichever_ran_last(box, tmp_path, first):
-    out, _ = compile_for(box, tmp_path, spec(60))
+    out, _ = compile_for(box, tmp_path, spec(40))
     before = box.snapshot()
     assert box.apply(out).returncode == 0
     applied = box.snapshot()
@@ -296,7 +298,7 @@ def test_a_full_state_folder_never_ends_in_a_false_rollback(tmp_path, backend):
         try:
             b = Sandbox(state_parent=mnt)
             try:
-                out, _ = compile_for(b, tmp_path / size, spec(60), backend)
+                out, _ = compile_for(b, tmp_path / size, spec(40), backend)
                 before = b.snapshot()
                 r = b.apply(out)
                 st = os.statvfs(mnt)
@@ -318,5 +320,5 @@ def test_a_full_state_folder_never_ends_in_a_false_rollback(tmp_path, backend):
     rc, need = one("64m")           # room to spare: how much the record takes
     assert rc == 0
     outcomes = [one(s)[0] for s in ("16k", str(need // 2))]
-    outcomes += [one(str(need + k * 4096))[0] for k in range(0, 6)]   # the journal, then the firewall's digest
+    outcomes += [one(str(need + k * 4096))[0] for k in range(0, 4)]   # the journal, then the firewall's digest
     assert 1 in outcomes and 0 in outcomes
