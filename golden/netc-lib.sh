@@ -447,7 +447,7 @@ run_ns() {
                    ns = $1; f = d "/" (n++ % lanes)
                    run = nsenter ? "nsenter --net=" dir "/" ns " ip" : "ip -n " ns
                    if (tol != "") print run " -force -batch - >/dev/null 2>&1 <<\\NETC_EOF" > f
-                   else print run " -batch - <<\\NETC_EOF || echo " ns " >> " d "/failed" > f }
+                   else print run " -batch - <<\\NETC_EOF || echo " ns " >> \"" d "/failed\"" > f }
         { sub(/^[^ ]+ /, ""); print > f }
         END { if (ns != "") print "NETC_EOF" > f; for (i = 0; i < lanes && i < n; i++) print d "/" i > (d "/all") }
     ' "$2"
@@ -688,8 +688,8 @@ observe_ns() {
     awk -v lanes="$LANES" -v d="$2" -v nsenter="$HAVE_NSENTER" '{
         f = d "/lane" ((NR - 1) % lanes)
         print "echo \"@ " $1 "\"" > f
-        if (nsenter) print "nsenter --net=" $2 " ip -br -batch " d "/cmds 2>/dev/null" > f
-        else if (index($2, "/") == 0 || $2 ~ "/" $1 "$") print "ip -n " $1 " -br -batch " d "/cmds 2>/dev/null" > f }
+        if (nsenter) print "nsenter --net=" $2 " ip -br -batch \"" d "/cmds\" 2>/dev/null" > f
+        else if ($2 ~ "/" $1 "$") print "ip -n " $1 " -br -batch \"" d "/cmds\" 2>/dev/null" > f }
         END { for (i = 0; i < lanes && i < NR; i++) print d "/lane" i > (d "/lanes") }' "$1"
     [ -s "$2/lanes" ] || return 0
     while IFS= read -r _lane <&3; do sh "$_lane" > "$_lane.out" </dev/null & done 3< "$2/lanes"
@@ -1013,17 +1013,23 @@ note_firewall() {
         mv "$STATE/next/seen.new" "$STATE/next/seen" && rm -rf "$W/fw"
 }
 
-# stage NEW: what the record keeps of NEW, in $STATE/next, before the first
-# change: the objects, the rules, the container files, the engine and teardown.sh
-# (so that `sh $STATE/current/teardown.sh` works without the output tree),
-# `prev` (W/prev.new) and `seen` (the record's, until the firewall is loaded again).
+# stage NEW: what the record keeps of NEW, copied to $STATE/next before
+# anything is read of it: the run works on this copy (a tree compiled again
+# while apply runs changes nothing of the run), and it becomes the record: the
+# objects, the rules, the container files, the engine and teardown.sh (so that
+# `sh $STATE/current/teardown.sh` works without the output tree).
 stage() {
     rm -rf "$STATE/next" && mkdir "$STATE/next" &&
         cp "$1/objects" "$1/netc-lib.sh" "$1/teardown.sh" "$STATE/next/" &&
         { [ ! -f "$1/rules.v4" ] || cp "$1/rules.v4" "$STATE/next/"; } &&
         { [ ! -f "$1/rules.nft" ] || cp "$1/rules.nft" "$STATE/next/"; } &&
-        { [ ! -d "$1/containers" ] || cp -R "$1/containers" "$STATE/next/containers"; } &&
-        sort "$W/prev.new" > "$STATE/next/prev" &&
+        { [ ! -d "$1/containers" ] || cp -R "$1/containers" "$STATE/next/containers"; }
+}
+
+# stage_values: the values the new record keeps (W/prev.new, from the
+# comparison) and, until the firewall is loaded again, the record's `seen`.
+stage_values() {
+    sort "$W/prev.new" > "$STATE/next/prev" &&
         if [ -n "$OLD" ] && [ -f "$OLD/seen" ]; then cp "$OLD/seen" "$STATE/next/seen"; else : > "$STATE/next/seen"; fi
 }
 
@@ -1067,11 +1073,19 @@ netc_apply() {  # OUT [--plan | --plan=raw]
     foreign_drops "$NEW"
     begin_run
     OLD=$(record) || { end_run; exit 1; }
-    observe "$NEW" "$W/facts" || { say "error: cannot observe the host"; end_run; exit 1; }
-    diff_objects "$OLD" "$NEW" "$W/facts" || { say "error: cannot compare the objects"; end_run; exit 1; }
+    if ! stage "$NEW"; then
+        rm -rf "$STATE/next"
+        say "error: cannot write the record in $STATE (is it full?); nothing was changed"
+        end_run
+        exit 1
+    fi
+    NEXT=$STATE/next
+    observe "$NEXT" "$W/facts" || { say "error: cannot observe the host"; abort; }
+    diff_objects "$OLD" "$NEXT" "$W/facts" || { say "error: cannot compare the objects"; abort; }
     if [ -s "$W/conflict" ]; then
         cat "$W/conflict" >&2
         say "error: preflight found $(wc -l < "$W/conflict") conflict(s); nothing was changed"
+        rm -rf "$NEXT"
         end_run
         exit 1
     fi
@@ -1079,23 +1093,26 @@ netc_apply() {  # OUT [--plan | --plan=raw]
              "$W/actions")
     if [ ! -s "$W/exec" ]; then
         # Nothing to change on the host: the record's own files may still be new.
-        if [ -n "$OLD" ] && ! { cmp -s "$NEW/objects" "$OLD/objects" && cmp -s "$NEW/netc-lib.sh" "$OLD/netc-lib.sh" &&
-                                cmp -s "$NEW/teardown.sh" "$OLD/teardown.sh"; }; then
-            stage "$NEW" || { rm -rf "$STATE/next"; say "error: cannot write the record in $STATE (is it full?)"; end_run; exit 1; }
+        if [ -n "$OLD" ] && ! { cmp -s "$NEXT/objects" "$OLD/objects" && cmp -s "$NEXT/netc-lib.sh" "$OLD/netc-lib.sh" &&
+                                cmp -s "$NEXT/teardown.sh" "$OLD/teardown.sh"; }; then
+            stage_values || { rm -rf "$NEXT"; say "error: cannot write the record in $STATE (is it full?)"; end_run; exit 1; }
             journal "netc-journal 1 apply $$"
             commit
+        else
+            rm -rf "$NEXT"
         fi
         end_run
         say "applied: nothing to change ($5 object(s) in place)"
         return 0
     fi
-    if grep -q '^up next firewall ' "$W/exec" && ! firewall_check "$NEW"; then
+    if grep -q '^up next firewall ' "$W/exec" && ! firewall_check "$NEXT"; then
         say "error: the kernel does not accept the firewall rules; nothing was changed"
+        rm -rf "$NEXT"
         end_run
         exit 1
     fi
-    if ! stage "$NEW"; then
-        rm -rf "$STATE/next"
+    if ! stage_values; then
+        rm -rf "$NEXT"
         say "error: cannot write the record in $STATE (is it full?); nothing was changed"
         end_run
         exit 1
