@@ -24,8 +24,9 @@ the engine knows no kind by name, so a later kind is a row here and a block
 in templates/objects.j2.
 
 Every field is netc's own or a validated name, address or path (no white
-space, nothing a shell treats specially); spec text reaches only `from`
-lines, through quote.sh_comment.
+space, nothing a shell treats specially); a path in an `sh` line goes
+through quote.sh_word all the same, and spec text reaches only `from` lines,
+through quote.sh_comment.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 
 from .. import ir
 from ..values import NetKind
-from .quote import sh_comment
+from .quote import sh_comment, sh_word
 from .templates import short_hash
 
 # The object kinds: made in this order, removed in the reverse one.
@@ -78,6 +79,7 @@ class ContainerView:
     netns: str
     how: str                # "own" (netc creates it), "listed" (exists in /var/run/netns), "path" (netc links it)
     path: str
+    path_word: str          # the path as a word of an `sh` line
     veth: str | None        # bridge mode only, as the rest
     bridge: str | None
     mtu: int | None
@@ -141,10 +143,11 @@ def views(network: ir.Network) -> dict:
             how = "path"
         origin = sh_comment(str(c.origin))
         if c.mode is NetKind.BRIDGE:
-            containers.append(ContainerView(c.name, origin, c.netns, how, c.netns_path or "", c.host_veth, c.bridge,
-                                            c.mtu, str(c.mac), f"{c.address}/{c.prefixlen}", str(c.gateway)))
+            containers.append(ContainerView(c.name, origin, c.netns, how, c.netns_path or "", sh_word(c.netns_path or ""),
+                                            c.host_veth, c.bridge, c.mtu, str(c.mac), f"{c.address}/{c.prefixlen}",
+                                            str(c.gateway)))
         else:
-            containers.append(ContainerView(c.name, origin, c.netns, how, c.netns_path or "",
+            containers.append(ContainerView(c.name, origin, c.netns, how, c.netns_path or "", sh_word(c.netns_path or ""),
                                             None, None, None, None, None, None))
     p2ps = [P2PView(f"{p.a.netns}:{p.a.iface}", sh_comment(str(p.origin)),
                     p.a.netns, p.a.iface, str(p.a.address), str(p.a.peer),
