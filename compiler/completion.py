@@ -26,7 +26,7 @@ FILE = {"bash": "_shtab_compgen_files", "zsh": "_files"}
 NAMES = {"bash": "_shtab_netc_names", "zsh": "_shtab_netc_names"}
 
 # The options whose value is a separate word: a completer looking for SPEC skips those values.
-_VALUED = "--from|--to|--backend|--format|--netns-prefix|-o|--out|--output|--rootfs|--sample|--emit"
+_VALUED = "--from|--to|--backend|--format|--netns-prefix|-o|--out|--output|--rootfs|--sample|--emit|--lock"
 
 _BASH = r"""
 # SPEC: *.netc files, and folders to walk into.

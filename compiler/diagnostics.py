@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
+from .quote import printable
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class Span:
@@ -112,7 +114,7 @@ class Reporter:
         for d in seen.values():
             site = self.included_at.get(d.span.file) if d.span else None
             if site is not None:
-                d = Diagnostic(d.severity, d.message, d.span, d.notes + (Note(site, f"{d.span.file} is included here"),))
+                d = Diagnostic(d.severity, d.message, d.span, d.notes + (Note(site, f"{printable(d.span.file)} is included here"),))
             out.append(d)
         return sorted(out, key=lambda d: d.sort_key(self.files))
 
@@ -136,14 +138,9 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 _SUGGESTION = re.compile(r"; did you mean '([^']*)'\?$")
 
 
-def _show(text: str) -> str:
-    # A message quotes user input; keep it on one line and printable.
-    return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
-
-
 def quote(text: str) -> str:
     """User input quoted for a message: one line, printable, in single quotes."""
-    return f"'{_show(text)}'"
+    return f"'{printable(text)}'"
 
 
 def _excerpt(sources: Sources, span: Span) -> list[str]:
@@ -163,12 +160,13 @@ def _excerpt(sources: Sources, span: Span) -> list[str]:
 def render(diagnostic: Diagnostic, sources: Sources) -> str:
     lines = []
     d = diagnostic
-    prefix = f"{d.span.file}:{d.span.line}:{d.span.col}: " if d.span else "netc: "
+    # A file name may hold any bytes: shown escaped, on one line.
+    prefix = f"{printable(d.span.file)}:{d.span.line}:{d.span.col}: " if d.span else "netc: "
     lines.append(f"{prefix}{d.severity}: {d.message}")
     if d.span:
         lines.extend(_excerpt(sources, d.span))
     for note in d.notes:
-        where = f"{note.span.file}:{note.span.line}:{note.span.col}: " if note.span else "netc: "
+        where = f"{printable(note.span.file)}:{note.span.line}:{note.span.col}: " if note.span else "netc: "
         lines.append(f"{where}note: {note.message}")
         if note.span:
             lines.extend(_excerpt(sources, note.span))
@@ -195,7 +193,7 @@ def _end_column(sources: Sources, span: Span) -> int:
 def _where(span: Span | None) -> dict:
     if span is None:
         return {"file": None, "line": None, "column": None}
-    return {"file": span.file, "line": span.line, "column": span.col}
+    return {"file": printable(span.file), "line": span.line, "column": span.col}  # a name in any bytes: escaped
 
 
 def to_json(diagnostic: Diagnostic, sources: Sources) -> dict:
@@ -246,10 +244,11 @@ def render_github(diagnostics: Iterable[Diagnostic], sources: Sources) -> str:
     for d in diagnostics:
         text = d.message
         for note in d.notes:
-            where = f"{note.span.file}:{note.span.line}:{note.span.col}: " if note.span else ""
+            where = f"{printable(note.span.file)}:{note.span.line}:{note.span.col}: " if note.span else ""
             text += f"\n{where}note: {note.message}"
         s = d.span
-        lines.append(github_annotation(d.severity, text, file=s.file if s else None, line=s.line if s else None,
+        lines.append(github_annotation(d.severity, text, file=printable(s.file) if s else None,
+                                       line=s.line if s else None,
                                        col=s.col if s else None, end_col=_end_column(sources, s) if s else None))
     return "".join(line + "\n" for line in lines)
 

@@ -28,3 +28,30 @@ HOOKS = {
     ("forward", "filter"): 0,
     ("postrouting", "nat"): 100,
 }
+
+# Addresses no bridge, container or p2p end can use: the kernel never routes them
+# as a unicast destination (RFC 1122 3.2.1.3 and RFC 5735: "this network", loopback,
+# multicast, the reserved class E with the limited broadcast 255.255.255.255).
+UNUSABLE = (
+    (IPNetwork("0.0.0.0/8"), "'this network': never a destination"),
+    (LOOPBACK, "loopback: never leaves a namespace"),
+    (IPNetwork("224.0.0.0/4"), "multicast: no interface takes it as its address"),
+    (IPNetwork("240.0.0.0/4"), "reserved: never routed"),
+)
+BROADCAST = IPNetwork("255.255.255.255/32")
+# Link-local (RFC 3927): usable on one link, but routers do not forward it.
+LINK_LOCAL = IPNetwork("169.254.0.0/16")
+
+
+def unusable(net: IPNetwork | IPAddress) -> str | None:
+    """Why an address, or a network, cannot carry containers' traffic ("is in 127.0.0.0/8
+    (loopback: ...)"); None when it can. A network that takes in any part of an
+    unusable range is unusable."""
+    cidr = net.cidr if isinstance(net, IPNetwork) else IPNetwork(f"{net}/32")
+    if cidr == BROADCAST:
+        return "is the broadcast address 255.255.255.255"
+    for reserved, what in UNUSABLE:
+        if cidr.network in reserved or reserved.network in cidr:
+            verb = "is in" if cidr.prefixlen >= reserved.prefixlen else "takes in"
+            return f"{verb} {reserved.cidr} ({what})"
+    return None

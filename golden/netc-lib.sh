@@ -90,7 +90,7 @@ record() {
     _fmt=$(objects_format "$STATE/current")
     case $_fmt in
         none) return 0 ;;
-        "$FORMAT") echo "$STATE/current" ;;
+        "$FORMAT") printf '%s\n' "$STATE/current" ;;
         1) say "error: $STATE/current was written by an earlier netc (record format 1), which this one cannot read;" \
                "remove what it applied with its own teardown first: NETC_STATE_DIR=$STATE sh $STATE/current/teardown.sh"
            return 1 ;;
@@ -212,7 +212,7 @@ lock_state() {
     if { command exec 8<"$LOCK"; } 2>/dev/null; then
         if flock -n -s 8; then exec 8<&-; echo dead; return 0; fi
         exec 8<&-
-        echo "busy $(cat "$LOCK" 2>/dev/null)"
+        printf 'busy %s\n' "$(cat "$LOCK" 2>/dev/null)"
         return 0
     fi
     echo free
@@ -337,7 +337,9 @@ run_batch() {
     _bsrc=$_btree/objects
     [ ! -f "$W/obj.${_btree##*/}.$_bkind" ] || _bsrc=$W/obj.${_btree##*/}.$_bkind   # this run's objects of the kind
     rm -rf "$_bw" && mkdir -p "$_bw" || return 1
-    awk -v ph="$_bph" -v kind="$_bkind" -v bw="$_bw" -v trace="$TRACE" -v tree="$_btree" -v implied="$W/implied" "$AWK_PARSE"'
+    # Paths reach awk through the environment: -v would read a backslash in them as an escape.
+    A_BW=$_bw A_TRACE=$TRACE A_TREE=$_btree A_IMPLIED=$W/implied awk -v ph="$_bph" -v kind="$_bkind" "$AWK_PARSE"'
+        BEGIN { bw = ENVIRON["A_BW"]; trace = ENVIRON["A_TRACE"]; tree = ENVIRON["A_TREE"]; implied = ENVIRON["A_IMPLIED"] }
         FILENAME == ARGV[1] { want[$1]; next }
         FILENAME == ARGV[2] { going[$0]; next }
         !parse() { next }
@@ -442,7 +444,8 @@ run_sh() {  # BATCH_DIR TREE TOLERANT: each line a command of the objects, with 
 run_ns() {
     [ -s "$2" ] || return 0
     rm -rf "$1/lanes" && mkdir "$1/lanes" || return 1
-    awk -v lanes="$LANES" -v d="$1/lanes" -v nsenter="$HAVE_NSENTER" -v dir="$NETNS_DIR" -v tol="$3" '
+    A_D=$1/lanes awk -v lanes="$LANES" -v nsenter="$HAVE_NSENTER" -v dir="$NETNS_DIR" -v tol="$3" '
+        BEGIN { d = ENVIRON["A_D"] }
         $1 != ns { if (ns != "") print "NETC_EOF" > f
                    ns = $1; f = d "/" (n++ % lanes)
                    run = nsenter ? "nsenter --net=" dir "/" ns " ip" : "ip -n " ns
@@ -472,7 +475,8 @@ files_up() {
     _stage=$ETC_NETNS/.netc-stage.$$
     mkdir -p "$ETC_NETNS" || return 1
     ls -1a "$ETC_NETNS" > "$3/have"
-    awk -v fresh="$3/fresh" -v one="$3/one" 'FILENAME == ARGV[1] { have[$0]; next }
+    A_D=$3 awk 'BEGIN { fresh = ENVIRON["A_D"] "/fresh"; one = ENVIRON["A_D"] "/one" }
+        FILENAME == ARGV[1] { have[$0]; next }
         { if ($1 in have) print > one; else print > fresh }' "$3/have" "$1"
     if [ -s "$3/fresh" ]; then
         rm -rf "$_stage" && mkdir -p "$_stage" || return 1
@@ -509,7 +513,7 @@ files_up() {
 # A folder netc made that holds no file it must put back goes whole (one rm
 # for all); in the others each file netc replaced is put back, the rest removed.
 files_down() {
-    awk -v e="$ETC_NETNS" -v fast="$3/fast" -v slow="$3/slow" '
+    A_D=$3 awk -v e="$ETC_NETNS" 'BEGIN { fast = ENVIRON["A_D"] "/fast"; slow = ENVIRON["A_D"] "/slow" }
         FILENAME == ARGV[1] { if ($2 == "created") made[$1]
                               if ($2 == "saved") { d = $1; sub(/^file:/, "", d); sub(/\/[^\/]*$/, "", d); kept[d] }
                               next }
@@ -611,20 +615,21 @@ firewall_check() {  # TREE: the kernel accepts the rules of TREE's firewall obje
 #   netns NAME | dir NAME (in /etc/netns) | path PATH | sysctl PATH VALUE
 #   TAG link IF | TAG link IF kind=K | mtu=N | mac=M | state=up|down | master=B|- | hairpin=on|off
 #   TAG addr IF CIDR | TAG ip IP IF | TAG route DEST [via GW] dev IF
-#   file PATH CRC SIZE | firewall BACKEND DIGEST | ipt-tables T,T
+#   file PATH CRC SIZE | src new|old PATH CRC SIZE (a file of the tree, or of the record)
+#   firewall BACKEND DIGEST | ipt-tables T,T
 # TAG is `host` or `ns:NAME`. One `ip` lists the host's links and addresses,
 # one each namespace (in lanes); one cksum reads the files; one listing the firewall.
 observe() {
     _t=$1 _out=$2 _ob=$W/observe
     rm -rf "$_ob" && mkdir -p "$_ob" || return 1
-    : > "$_ob/sysctl"; : > "$_ob/file"; : > "$_ob/path"; : > "$_ob/firewall"; : > "$_ob/ns"
-    awk -v d="$_ob" -v t="$_t" -v old="${OLD:-}" "$AWK_PARSE"'
+    : > "$_ob/sysctl"; : > "$_ob/file"; : > "$_ob/src"; : > "$_ob/path"; : > "$_ob/firewall"; : > "$_ob/ns"
+    A_D=$_ob A_T=$_t A_OLD=${OLD:-} awk "$AWK_PARSE"'
+        BEGIN { d = ENVIRON["A_D"]; t = ENVIRON["A_T"]; old = ENVIRON["A_OLD"] }
         !parse() || HEAD || !(PH == "want" || PH == "free" || PH == "must" || PH == "prev") { next }
         $2 ~ /^ns:/ { ns[substr($2, 4)]; next }
         PH == "prev" && $2 == "lo" { ns[$3]; next }
         $2 == "sysctl" { print $3 > (d "/sysctl"); next }
-        $2 == "file" { print $3 > (d "/file"); print t "/" $4 > (d "/file")
-                       if (old != "") print old "/" $4 > (d "/file"); next }
+        $2 == "file" { print $3 > (d "/file"); print $4 > (d "/src"); next }
         $2 == "path" { print $3 > (d "/path"); if (KIND == "netns") via[ID] = $3; next }
         $2 == "firewall" { print $3, $6 > (d "/firewall"); next }
         PH == "prev" && $2 == "ipt-tables" { print "iptables tables" > (d "/firewall"); next }
@@ -647,7 +652,13 @@ observe() {
         ls -1a "$ETC_NETNS" 2>/dev/null | sed 's/^/dir /'
         [ ! -s "$_ob/sysctl" ] || awk '{ f = "/proc/sys/" $1; if ((getline v < f) > 0) print "sysctl", $1, v; close(f) }' \
             "$_ob/sysctl" 2>/dev/null
+        # Installed files by their absolute names (/etc/netns/NAMESPACE/FILE: netc's own
+        # words); a tree's by names relative to it: cksum escapes a name with a
+        # backslash or a newline, and a tree may lie in a folder whose name has one.
         [ ! -s "$_ob/file" ] || xargs cksum < "$_ob/file" 2>/dev/null | awk '{ print "file", $3, $1, $2 }'
+        [ ! -s "$_ob/src" ] || ( cd "$_t" && xargs cksum < "$_ob/src" 2>/dev/null ) | awk '{ print "src new", $3, $1, $2 }'
+        [ ! -s "$_ob/src" ] || [ -z "${OLD:-}" ] ||
+            ( cd "$OLD" && xargs cksum < "$_ob/src" 2>/dev/null ) | awk '{ print "src old", $3, $1, $2 }'
         [ ! -s "$_ob/path" ] || while IFS= read -r _p <&3; do [ ! -e "$_p" ] || echo "path $_p"; done 3< "$_ob/path"
         [ ! -s "$_ob/firewall" ] || observe_firewall "$_ob/firewall" "$_ob"
         if [ -s "$_ob/ns" ]; then
@@ -685,7 +696,7 @@ $3 == "inet" || $3 == "inet6" { print "host addr " $2 " " $4; a = $4; sub(/\/.*/
 # the name of every namespace, a read of all of them, for each veth).
 observe_ns() {
     printf 'link show\naddr show\nroute show\n' > "$2/cmds"
-    awk -v lanes="$LANES" -v d="$2" -v nsenter="$HAVE_NSENTER" '{
+    A_D=$2 awk -v lanes="$LANES" -v nsenter="$HAVE_NSENTER" 'BEGIN { d = ENVIRON["A_D"] } {
         f = d "/lane" ((NR - 1) % lanes)
         print "echo \"@ " $1 "\"" > f
         if (nsenter) print "nsenter --net=" $2 " ip -br -batch \"" d "/cmds\" 2>/dev/null" > f
@@ -759,7 +770,8 @@ observe_firewall() {
 diff_objects() {
     _old=${1:-$W/none}
     if [ -z "$1" ]; then mkdir -p "$_old" && : > "$_old/objects"; fi
-    awk -v w="$W" -v newdir="$2" -v olddir="$1" -v etc="$ETC_NETNS" '
+    A_W=$W A_NEW=$2 A_OLD=$1 awk -v etc="$ETC_NETNS" '
+    BEGIN { w = ENVIRON["A_W"]; newdir = ENVIRON["A_NEW"]; olddir = ENVIRON["A_OLD"] }
     function fact(f) { return (f in F) }
     function miss(key, text,    had) { had = (key in WHY); WHY[key] = had ? WHY[key] "; " text : text }
     # lacking: what a must line says is not there, for people
@@ -775,7 +787,7 @@ diff_objects() {
     function holds(line, key,    n, x, i, t, s, sb, a, v) {
         n = split(line, x, " ")
         if (x[2] == "file") {
-            t = F_file[x[3]]; s = F_file[newdir "/" x[4]]
+            t = F_file[x[3]]; s = F_src["new " x[4]]
             if (t == "") { miss(key, x[3] " is missing"); return 0 }
             if (t != s) { miss(key, x[3] " differs from " x[4]); return 0 }
             return 1 }
@@ -855,6 +867,7 @@ diff_objects() {
     FILENAME == ARGV[3] {                                     # facts
         F[$0]
         if ($1 == "file") { F_file[$2] = $3 " " $4; next }
+        if ($1 == "src") { F_src[$2 " " $3] = $4 " " $5; next }
         if ($1 == "firewall") { FW[$2] = $3; next }
         if ($1 == "ipt-tables") { IPT = $2; next }
         if ($1 == "sysctl") { HAVE["sysctl " $2] = $3; next }
@@ -886,7 +899,7 @@ diff_objects() {
                         dep = x[2] " " x[3]
                         if (ACT[dep] == "create" || ((ACT[dep] == "change" || ACT[dep] == "repair") && REDO[x[2]] == "recreate")) {
                             act = "repair"; miss(key, "it is built on " dep ", which is made again") } }
-                    else if (x[1] == "want" && x[2] == "file" && olddir != "" && F_file[olddir "/" x[4]] != F_file[newdir "/" x[4]]) {
+                    else if (x[1] == "want" && x[2] == "file" && olddir != "" && F_src["old " x[4]] != F_src["new " x[4]]) {
                         act = "change"; miss(key, x[4] " changed") }
                     else if (x[1] == "want" && !holds(ln[i], key)) act = "repair"
                 }
@@ -922,8 +935,8 @@ diff_objects() {
         printf "" > (w "/why"); printf "" > (w "/from"); printf "" > (w "/actions")
     }
     ' "$_old/objects" "$2/objects" "$3" \
-        "$([ -f "$_old/prev" ] && echo "$_old/prev" || echo /dev/null)" \
-        "$([ -f "$_old/seen" ] && echo "$_old/seen" || echo /dev/null)"
+        "$([ -f "$_old/prev" ] && printf '%s' "$_old/prev" || printf /dev/null)" \
+        "$([ -f "$_old/seen" ] && printf '%s' "$_old/seen" || printf /dev/null)"
 }
 
 # ------------------------------------------------------------------ plan
@@ -935,16 +948,17 @@ plan_print() {
     if [ ! -s "$W/exec" ]; then   # nothing to change: no command to show
         _kept=$(grep -c '^keep ' "$W/actions")
         if [ -n "$2" ]; then echo "total 0 0 0 0 $_kept"
-        else echo "plan: nothing to change: the host is as $1 says ($_kept object(s) in place)"; fi
+        else printf 'plan: nothing to change: the host is as %s says (%s object(s) in place)\n' "$1" "$_kept"; fi
         return 0
     fi
-    awk -v raw="$2" -v out="$1" "$AWK_PARSE"'
+    ( cd "$W" && A_OUT=$1 awk -v raw="$2" "$AWK_PARSE"'
+        BEGIN { out = ENVIRON["A_OUT"] }
         FILENAME == ARGV[1] { if ($1 == "keep") kept++; else { ACT[$2 " " $3] = $1; order[++n] = $2 " " $3 } next }
         FILENAME == ARGV[2] { k = $1 " " $2; $1 = $2 = ""; sub(/^  /, ""); WHY[k] = $0; next }
         FILENAME == ARGV[3] { k = $1 " " $2; $1 = $2 = ""; sub(/^  /, ""); FROM[k] = $0; next }
         FILENAME == ARGV[4] { STEP[$3 " " $4] = STEP[$3 " " $4] " " $1 " " $2; next }
         !parse() { next }
-        HEAD { key = KEY; tree = (index(FILENAME, "/obj.current.") ? "current" : "next"); next }
+        HEAD { key = KEY; tree = (index(FILENAME, "obj.current.") == 1 ? "current" : "next"); next }
         PH == "gone" && tree == "current" && index(STEP[WHERE " " CMD] " ", " down current ") { GONE[key] = WHERE " " CMD; next }
         (PH == "down" || PH == "up") && index(STEP[key] " ", " " PH " " tree " ") {
             if (PH == "down" && (key in GONE)) next
@@ -969,7 +983,7 @@ plan_print() {
             else printf "plan: %d to create, %d to change, %d to repair, %d to remove; %d in place\n",
                 count["create"], count["change"], count["repair"], count["remove"], kept
             exit (total > 0)
-        }' "$W/actions" "$W/why" "$W/from" "$W/exec" $(ls "$W" | sed -n "s|^obj\.|$W/obj.|p")
+        }' actions why from exec $(ls | grep '^obj\.') )
 }
 
 # ------------------------------------------------------------------ apply

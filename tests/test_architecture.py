@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "compiler"
 
 # Stage of each top-level module or sub-package, and the stages it may import.
-CORE = {"__init__", "values", "diagnostics", "kernel", "ir"}
+CORE = {"__init__", "values", "diagnostics", "kernel", "ir", "quote"}
 ALLOWED = {
     "core": {"core"},
     "frontend": {"core", "frontend"},

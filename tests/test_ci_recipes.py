@@ -107,12 +107,13 @@ def test_netc_compile_check_hook(repo):
     r = run_hook(repo, hook, args)
     assert r.returncode == 1
     assert "-10.9.9.9\tsneaked-in" in r.stdout and "differs" in r.stderr
-    # A spec changed without compiling: the lock would change, and the check says so.
+    # A spec changed without compiling: the lock would change, and the check shows it in the diff.
     spec = repo / "network" / "host.netc"
     spec.write_text(spec.read_text() + "container extra {}\n")
     hosts.write_text(hosts.read_text().replace("10.9.9.9\tsneaked-in\n", ""))
     r = run_hook(repo, hook, args)
-    assert r.returncode != 0 and "--frozen" in r.stderr
+    assert r.returncode == 1 and "+++ network/host.lock" in r.stdout and '+    "extra": ' in r.stdout, r.stdout
+    assert "and the lock differ" in r.stderr
 
 
 def workflow_steps() -> list[dict]:

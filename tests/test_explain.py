@@ -56,6 +56,10 @@ CASES = [
     ("side", "db:5432", "accept", "db", WEB, "net container: shares web's stack"),
     ("sealed", "outside:7777", "drop", None, None, "net none has no route"),
     ("sealed", "10.1.1.2:80", "accept", "n2", "10.1.1.1", "p2p"),
+    ("sealed", "n2:80", "accept", "n2", "10.1.1.1", "a p2p peer by name: its address on the link"),
+    ("n2", "sealed:80", "accept", "sealed", "10.1.1.2", "a p2p peer by name, the other way"),
+    ("10.1.1.2", "sealed:80", "accept", "sealed", "10.1.1.2", "from a p2p address"),
+    ("db", "sealed:80", "drop", None, None, "net none, and no p2p link to db"),
     ("host", f"{DB}:5432", "accept", "db", GW, "the host reaches containers"),
 ]
 
@@ -122,3 +126,12 @@ def test_bad_targets():
     with pytest.raises(ExplainError):
         from netc.prove.explain import parse_target
         parse_target("db:99999")
+
+
+def test_verify_probes_p2p_peers_by_name_and_by_address():
+    network = load(str(EXAMPLES / "p2p.netc"), lock=Lock()).network
+    _, probes = plan(network)
+    seen = {(p.source, p.target.split(":")[0], p.address) for p in probes}
+    for a, b, address in (("one", "two", "10.1.1.2"), ("two", "one", "10.1.1.1")):
+        assert (a, b, address) in seen          # by name: the peer's address on the link
+        assert (a, address, address) in seen    # by address

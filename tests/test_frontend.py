@@ -520,6 +520,17 @@ def test_resolv_conf_falls_back_to_google(tmp_path):
     assert resolver(net.container("a")) == (["8.8.8.8", "8.8.4.4"], [], [])
 
 
+def test_localhost_nameservers_are_dropped_with_only_dns_search_or_option(tmp_path):
+    """docs/choices.md: where netc departs from Docker, which keeps the host's unreachable
+    127.0.0.53 when the container gives only dns-search or dns-option."""
+    host = "host { nameserver 127.0.0.53; nameserver 127.0.0.1 }\n"
+    net = ok(tmp_path, host + "container a { dns-search corp.example }\ncontainer b { dns-option ndots:2 }\n"
+                              "container c { dns 127.0.0.53 }\n").network
+    assert resolver(net.container("a")) == (["8.8.8.8", "8.8.4.4"], ["corp.example"], [])
+    assert resolver(net.container("b")) == (["8.8.8.8", "8.8.4.4"], [], ["ndots:2"])
+    assert resolver(net.container("c"))[0] == ["127.0.0.53"]   # asked for by name: kept
+
+
 def test_dns_search_dot_means_none(tmp_path):
     net = ok(tmp_path, HOST + "daemon { dns-search d.example }\ncontainer a { dns-search . }\n"
                               "container b { dns-search example.org. }\n").network

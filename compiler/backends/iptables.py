@@ -10,10 +10,10 @@ the spec line it comes from, so `iptables -L` explains itself.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from .. import ir
+from ..quote import ipt_comment
 from ..values import PortRange
 from .base import Rendered, RulesFile, Unsupported
 from ..kernel import ESTABLISHED, HOOKS, LOOPBACK, TRANSLATED
@@ -168,18 +168,10 @@ def args(rule: Rule, comment: str | None = None) -> list[str]:
     return out
 
 
-_NEEDS_QUOTES = re.compile(r'[ "\'\\]').search
-
-
-def _quote(word: str) -> str:
-    # iptables-restore splits on white space and honours double quotes.
-    return f'"{word}"' if _NEEDS_QUOTES(word) else word
-
-
 def line(rule: Rule) -> str:
     # Only the comment can hold a space or a quote: names, addresses and
-    # ports are checked long before (quoting each word cost a regex search).
-    comment = _quote(str(rule.origin)[:255]) if rule.origin else None
+    # ports are checked long before.
+    comment = ipt_comment(str(rule.origin)) if rule.origin else None
     return " ".join(["-A", rule.chain] + args(rule, comment))
 
 

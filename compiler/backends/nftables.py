@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from netaddr import IPNetwork
 
 from .. import ir
+from ..quote import nft_string
 from ..values import PortRange, Proto
 from .base import Rendered, RulesFile, Unsupported
 from ..kernel import ESTABLISHED, HOOKS, LOOPBACK, TRANSLATED
@@ -200,8 +201,7 @@ def _value(v) -> str:
 
 
 def _comment(origin) -> str:
-    # nftables keeps at most 128 bytes of a comment; origins are printable ASCII.
-    return f' comment "{str(origin)[:120]}"' if origin else ""
+    return f" comment {nft_string(str(origin))}" if origin else ""
 
 
 def _cmp(word: str, value, quote: bool = False) -> list[str]:

@@ -21,6 +21,7 @@ import sys
 from .. import __version__
 from ..diagnostics import CompileFailed
 from ..emit.tree import TreeError
+from ..quote import printable
 from . import host, prove, spec, tools
 from .common import Parser, UserError, report
 
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"netc: error: {exc}\n")
         return 2
     except OSError as exc:
-        sys.stderr.write(f"netc: error: {exc.filename or ''}: {exc.strerror or exc}\n")
+        where = f"{printable(str(exc.filename))}: " if exc.filename is not None else ""
+        sys.stderr.write(f"netc: error: {where}{exc.strerror or exc}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("netc: interrupted\n")

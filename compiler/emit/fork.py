@@ -7,6 +7,19 @@ import pickle
 import signal
 
 
+def _die_with(parent: int) -> None:
+    """The child dies when the parent does (a SIGKILLed compile leaves no writer behind
+    in its output folder): prctl(PR_SET_PDEATHSIG, SIGKILL), then a check that the
+    parent did not die before it took effect."""
+    import ctypes
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 class Forked:
     """fn(*args) computed in a forked child while this process goes on; result()
     is its value, or None when the child could not deliver one (the caller then
@@ -14,6 +27,7 @@ class Forked:
 
     def __init__(self, fn, *args) -> None:
         self.pid = None
+        parent = os.getpid()
         try:
             read, write = os.pipe()
             pid = os.fork()
@@ -22,6 +36,7 @@ class Forked:
         if pid == 0:  # the child: compute, send, and leave without running any cleanup
             code = 1
             try:
+                _die_with(parent)
                 os.close(read)
                 data = pickle.dumps(fn(*args), protocol=pickle.HIGHEST_PROTOCOL)
                 view = memoryview(data)

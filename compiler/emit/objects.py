@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from .. import ir
 from ..values import NetKind
-from .quote import sh_comment, sh_word
+from ..quote import sh_comment, sh_word
 from .templates import short_hash
 
 # The object kinds: made in this order, removed in the reverse one.

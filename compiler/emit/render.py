@@ -7,8 +7,9 @@ paths, LF line ends and one trailing newline per file.
 
 Besides DESIGN.md's files, the tree holds `objects` (everything apply makes,
 object by object, with the literal commands that make, check and remove each:
-emit/objects.py) and `netc-lib.sh` (the engine apply.sh and teardown.sh share:
-lock, journal, observe, diff, run, roll back).
+emit/objects.py), `netc-lib.sh` (the engine apply.sh and teardown.sh share:
+lock, journal, observe, diff, run, roll back) and `manifest` (every file of
+the tree: what a recompile may replace or remove, tree.py).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from ..values import NetKind
 from .files import container_files
 from .fork import Forked
 from .netjson import network_json
+from .manifest import MANIFEST, manifest_text
 from .objects import firewall_view, views
-from .quote import sh_comment
 from .templates import template
 
 # At this many containers, render splits its work between two processes (when
@@ -60,7 +61,7 @@ def render(network: ir.Network, backend: str = "iptables", jobs: int | None = No
         counts = {"bridges": len(network.bridges), "p2ps": len(network.p2ps),
                   "containers": sum(1 for c in network.containers if c.mode in (NetKind.BRIDGE, NetKind.NONE)),
                   "rules": fw.count}
-        common = {"version": __version__, "spec": sh_comment(network.spec)}
+        common = {"version": __version__, "spec": network.spec}
         out["netc-lib.sh"] = template("netc-lib.sh.j2", **common)
         out["apply.sh"] = template("apply.sh.j2", **common, counts=counts)
         out["teardown.sh"] = template("teardown.sh.j2", **common)
@@ -72,4 +73,5 @@ def render(network: ir.Network, backend: str = "iptables", jobs: int | None = No
         raise
     files, out["netc.json"] = got if got is not None else _side(network, backend)
     out.update(files)
+    out[MANIFEST] = manifest_text(out)
     return dict(sorted(out.items()))

@@ -11,15 +11,20 @@ from functools import lru_cache
 
 import jinja2
 
+from .. import quote
+
 
 @lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
     # auto_reload off: the templates ship inside the package, and checking
     # each one's mtime on every use was a stat per container file.
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("netc", "templates"),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
         trim_blocks=True, lstrip_blocks=True, autoescape=False, auto_reload=False)
+    # A string from outside netc is written through the filter of its context.
+    env.filters.update(sh_word=quote.sh_word, sh_comment=quote.sh_comment, conf_word=quote.conf_word)
+    return env
 
 
 @lru_cache(maxsize=None)

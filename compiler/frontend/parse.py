@@ -15,6 +15,7 @@ import unicodedata
 
 from . import scan
 from ..diagnostics import Note, Reporter, Sources, Span, quote
+from ..quote import printable
 from .syntax import Block
 
 MAX_INCLUDE_DEPTH = 64
@@ -55,8 +56,26 @@ def parse_text(text: str, file: str, reporter: Reporter) -> list:
 MAX_BYTES = 64 << 20  # a spec larger than this is a mistake (or /dev/zero); half a million containers fit
 
 
+STDIN = "-"           # the main spec's path that means standard input
+STDIN_NAME = "<stdin>"
+_stdin: list[bytes] = []  # standard input, read once (verify loads the spec more than once)
+
+
+def _read_stdin() -> bytes:
+    if not _stdin:
+        import sys
+        _stdin.append(sys.stdin.buffer.read(MAX_BYTES + 1))
+    return _stdin[0]
+
+
 def _read(path: str, display: str, reporter: Reporter, span: Span | None, sources: Sources) -> str | None:
     try:
+        if span is None and path == STDIN:
+            data = _read_stdin()
+            if len(data) > MAX_BYTES:
+                reporter.error(span, f"cannot read standard input: it is larger than {MAX_BYTES >> 20} MiB")
+                return None
+            return _decode(data, display, reporter, sources)
         # An include must be a file: opening a FIFO would wait for a writer, a device never ends.
         # (The main spec may be a pipe: `netc check <(generate)`.)
         if span is not None and os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode) \
@@ -71,9 +90,13 @@ def _read(path: str, display: str, reporter: Reporter, span: Span | None, source
     except IsADirectoryError:
         reporter.error(span, f"cannot read {quote(display)}: it is a directory")
         return None
-    except OSError as exc:
-        reporter.error(span, f"cannot read {quote(display)}: {exc.strerror or exc}")
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reporter.error(span, f"cannot read {quote(display)}: {getattr(exc, 'strerror', None) or exc}")
         return None
+    return _decode(data, display, reporter, sources)
+
+
+def _decode(data: bytes, display: str, reporter: Reporter, sources: Sources) -> str | None:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -100,11 +123,11 @@ def parse_file(path: str, reporter: Reporter, sources: Sources) -> tuple[Block, 
     blocks: list[Block] = []
     spliced: dict[str, Span | None] = {}
 
-    def visit(display: str, stack: tuple[tuple[str, str], ...], span: Span | None) -> None:
+    def visit(display: str, stack: tuple[tuple[str, str], ...], span: Span | None, source: str = "") -> None:
         real = os.path.realpath(display)
         for i, (seen, _) in enumerate(stack):
             if seen == real:
-                chain = " -> ".join([shown for _, shown in stack[i:]] + [display])
+                chain = " -> ".join(printable(shown) for shown in [shown for _, shown in stack[i:]] + [display])
                 reporter.error(span, f"include cycle: {chain}")
                 return
         if real in spliced:
@@ -117,7 +140,7 @@ def parse_file(path: str, reporter: Reporter, sources: Sources) -> tuple[Block, 
             reporter.error(span, f"includes nest deeper than {MAX_INCLUDE_DEPTH} files")
             return
         reporter.read(display, span)
-        text = _read(display, display, reporter, span, sources)
+        text = _read(source or display, display, reporter, span, sources)
         if text is None:
             return
         spliced[real] = span
@@ -133,5 +156,8 @@ def parse_file(path: str, reporter: Reporter, sources: Sources) -> tuple[Block, 
             joined = os.path.normpath(os.path.join(os.path.dirname(display), target))
             visit(joined, stack + ((real, display),), where)
 
-    visit(path, (), None)
+    if path == STDIN:  # standard input: shown as <stdin>, its includes relative to the current folder
+        visit(STDIN_NAME, (), None, STDIN)
+    else:
+        visit(path, (), None)
     return tuple(blocks)

@@ -171,7 +171,8 @@ def p_publish(w: Word) -> m.PublishDecl:
     """[IP:][HOSTPORT]:CPORT[/PROTO] or CPORT[/PROTO] (Docker's nat.ParsePortSpecs)."""
     text = w.text
     body, proto = split_proto(w, text, 0)
-    if body.count(":") > 2 and "[" not in body:
+    if body.count(":") > 2 or "[" in body or "]" in body:
+        _refuse_ipv6_publish(w, text, body)
         raise Invalid(w.span, f"invalid publish {quote(text)}: expected [IP:][HOSTPORT:]CONTAINERPORT[/PROTO]")
     parts = body.split(":")
     if len(parts) == 1:
@@ -202,6 +203,34 @@ def p_publish(w: Word) -> m.PublishDecl:
                           f"({len(hports)} and {len(cports)} ports)")
         host_span = sub(w, 0, cstart - 1)
     return m.PublishDecl(ip, hports, cports, proto, w.span, host_span)
+
+
+# ---- IPv6 publishes: refused until netc's bridges are dual stack (this function is all of it)
+def _refuse_ipv6_publish(w: Word, text: str, body: str) -> None:
+    """A publish whose host address is IPv6 ([::1]:80:80, or ::1:80:80 without brackets)
+    is an error that says so; one that is not IPv6 either returns, for the caller's error."""
+    if body.startswith("[") and "]" in body:
+        inside = body[1:body.index("]")]
+        span = sub(w, 0, len(inside) + 2)
+        try:
+            addr = IPAddress(inside)
+        except (AddrFormatError, ValueError, TypeError):
+            raise Invalid(span, f"invalid host address {quote(inside)} in publish {quote(text)}") from None
+        if addr.version == 4:
+            raise Invalid(span, f"an IPv4 host address takes no brackets: write {inside}{body[len(inside) + 2:]}"
+                                f"{text[len(body):]}")
+        raise Invalid(span, f"IPv6 publishes are not supported yet: {inside} is an IPv6 host address "
+                            "(netc's bridges are IPv4)")
+    head = body.rsplit(":", 2)[0]
+    try:
+        ipv6 = IPAddress(head).version == 6
+    except (AddrFormatError, ValueError, TypeError):
+        ipv6 = False
+    if ipv6:
+        raise Invalid(sub(w, 0, len(head)), f"IPv6 publishes are not supported yet: {head} is an IPv6 host "
+                                            f"address (netc's bridges are IPv4; in a publish it is written "
+                                            f"in brackets, [{head}]:HOSTPORT:PORT)")
+# ---- end of IPv6 publishes
 
 
 def p_expose(w: Word, text: str, start: int) -> m.Expose:

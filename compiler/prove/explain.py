@@ -21,6 +21,7 @@ from netaddr import IPAddress
 from .. import ir
 from ..backends import for_network
 from ..kernel import LOOPBACK
+from ..quote import printable
 from ..values import NetKind, Proto
 from .evaluate import Evaluator
 from .world import EXT, HOST, OUTSIDE, Answer, ExplainError, Packet, Step, World  # noqa: F401 (ExplainError: the CLI's)
@@ -84,8 +85,8 @@ class Explainer:
             a = IPAddress(src)
             if a == OUTSIDE:
                 saddr, origin = OUTSIDE, "outside"
-            elif a in w.by_address:
-                origin = w.owner(w.by_address[a]).name
+            elif a in w.by_address or a in w.p2p_address:
+                origin = w.owner(w.by_address.get(a) or w.p2p_address[a]).name
                 saddr = a
             else:
                 raise ExplainError(f"{src} is no address of a container, the host or outside")
@@ -99,11 +100,12 @@ class Explainer:
             target = w.owner(name)
             if target.mode is NetKind.HOST:
                 daddr = IPAddress("127.0.0.1") if origin == "host" else HOST
-            elif target.address is None:
-                return Answer("drop", None, f"-> {name}", steps=[Step("route", f"{name} has no address "
-                              f"(net {target.mode.value}): nothing can reach it")], reason="no address")
-            else:
-                daddr = target.address
+            else:   # a p2p peer by its address on the link, else the bridge address
+                daddr = w.address_of(origin if origin in w.containers else None, name)
+                if daddr is None:
+                    return Answer("drop", None, f"-> {name}", steps=[Step("route", f"{name} has no address "
+                                  f"(net {target.mode.value}) and no p2p link to {origin}: nothing from "
+                                  f"{origin} can reach it")], reason="no address")
         else:
             daddr = IPAddress(name)
         p = Packet(saddr or daddr, daddr, proto, 40000, port or 0)
@@ -243,7 +245,7 @@ def render(answer: Answer, src: str, dst: str) -> str:
     width = max((len(s.where) for s in answer.steps), default=0)
     for s in answer.steps:
         tail = f"  [{s.verdict}]" if s.verdict else ""
-        origin = f"    <- {s.origin}" if s.origin else ""
+        origin = f"    <- {printable(s.origin)}" if s.origin else ""
         lines.append(f"  {s.where:<{width}}  {s.text}{tail}{origin}")
     if answer.verdict == "accept":
         extra = f", translated to {answer.dnat}" if answer.dnat else ""

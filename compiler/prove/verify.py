@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .. import ir
 from .explain import Explainer
+from .world import World
 from ..values import NetKind, Proto
 from ..emit.render import render as render_tree
 from .sandbox import HOST_IP, OUTSIDE_IP, Sandbox
@@ -73,13 +74,16 @@ def plan(network: ir.Network, sample: int | None = None, seed: int = 0) -> tuple
             return OUTSIDE_IP
         return str(by_name[name].address)
 
-    # Every ordered pair of containers, on every port the receiver serves.
+    # Every ordered pair of containers, on every port the receiver serves, by name: a p2p
+    # peer is reached at its address on the link (explain's reading of a name, World.address_of).
+    world = World(network)
     for a in owners:
         for b in owners:
-            if a is b or b.address is None:
+            address = world.address_of(a.name, b.name) if a is not b else None
+            if address is None:
                 continue
             for proto, port in servers[b.name]:
-                probes.append(Probe(a.name, f"{b.name}:{port}/{proto}", str(b.address), port, proto))
+                probes.append(Probe(a.name, f"{b.name}:{port}/{proto}", str(address), port, proto))
     # Every publish from outside, the host, another container, and itself (hairpin).
     for c in network.containers:
         for m in c.mappings:

@@ -77,6 +77,10 @@ class World:
         for c in network.containers:
             if c.mode is NetKind.BRIDGE and c.address is not None:
                 self.by_address.setdefault(c.address, c.name)
+        self.p2p_address: dict[IPAddress, str] = {}   # a p2p end's address -> its container
+        for p in network.p2ps:
+            for end in (p.a, p.b):
+                self.p2p_address.setdefault(end.address.ip, end.container)
         self.local = {HOST} | {b.address for b in network.bridges}
         self.forwarding = any(s.key == "net.ipv4.ip_forward" and s.value == "1" for s in network.sysctls)
 
@@ -95,6 +99,19 @@ class World:
 
     def iface_address(self, iface: str) -> IPAddress:
         return self.bridges[iface].address if iface in self.bridges else HOST
+
+    def address_of(self, origin: str | None, name: str) -> IPAddress | None:
+        """The address container NAME stands for, seen from container ORIGIN (None: from the
+        host or outside): its address on a p2p link between the two, when there is one (the
+        link's host route is the way there), else its bridge address; None when it has neither."""
+        target = self.owner(name)
+        if origin is not None and origin in self.containers:
+            here = self.owner(origin).netns
+            for p in self.network.p2ps:
+                for end, other in ((p.a, p.b), (p.b, p.a)):
+                    if end.netns == here and other.netns == target.netns:
+                        return other.address.ip
+        return target.address
 
     def p2p(self, netns: str, a: IPAddress) -> tuple[str, IPAddress] | None:
         """When `a` is the far end of a p2p link from `netns`: that end's container and this end's address."""

@@ -9,17 +9,24 @@ from netaddr import EUI, AddrFormatError, IPAddress, mac_unix_expanded
 
 from ..diagnostics import Note, quote
 from ..frontend import model as m
+from ..kernel import unusable
 from ..values import NetKind
 from .state import ContainerRecord, State
 
 
 def allocate(st: State) -> None:
+    unusable_ip: set[str] = set()
+    for c in st.containers.values():
+        why = unusable(c.decl.ip.value) if c.decl.ip is not None else None
+        if why:  # whatever its bridge: no bridge can hold it
+            st.r.error(c.decl.ip.span, f"ip {c.decl.ip.value} {why}; a container cannot use it")
+            unusable_ip.add(c.name)
     on_bridge = [c for c in st.containers.values() if c.mode is NetKind.BRIDGE
                  and st.bridges[c.bridge].network is not None]
     pinned_at: dict[int, m.ContainerDecl] = {}
     for c in on_bridge:
         ip = c.decl.ip
-        if ip is None:
+        if ip is None or c.name in unusable_ip:
             continue
         br = st.bridges[c.bridge]
         a, net = ip.value, br.network

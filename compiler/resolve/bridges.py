@@ -11,12 +11,16 @@ from __future__ import annotations
 from netaddr import AddrFormatError, IPAddress, IPNetwork
 
 from ..diagnostics import Note, quote
+from ..kernel import LINK_LOCAL, unusable
 from .state import DEFAULT_MTU, BridgeRecord, State
 
 # Docker's bridge subnet candidates, in order (daemon/networkdriver/bridge/driver.go, 1.3).
 CANDIDATES = tuple(IPNetwork(c) for c in (
     "172.17.42.1/16", "10.0.42.1/16", "10.1.42.1/16", "10.42.42.1/16", "172.16.42.1/24", "172.16.43.1/24",
     "172.16.44.1/24", "10.0.42.1/24", "10.0.43.1/24", "192.168.42.1/24", "192.168.43.1/24", "192.168.44.1/24"))
+
+
+MIN_PREFIX = 8   # a bridge's network: at most a /8 (and at least a /30, for one container)
 
 
 def overlaps(a: IPNetwork, b: IPNetwork) -> bool:
@@ -54,6 +58,11 @@ def resolve(st: State) -> None:
         if br.external and br.bip is None:
             st.r.error(decl.external.span, f"external bridge {quote(name)} needs a bip: netc never reads the live "
                                   "machine, so the spec must say the bridge's address")
+    for br in st.bridges.values():
+        why = unusable(br.fixed.value) if br.fixed is not None else None
+        if why:
+            st.r.error(br.fixed.span, f"fixed-cidr {br.fixed.value.cidr} {why}; containers cannot use it")
+            br.fixed = None  # reported: no second error about it
     _check_explicit_bips(st)
     _select_bips(st)
     for br in st.bridges.values():
@@ -71,6 +80,18 @@ def _check_explicit_bips(st: State) -> None:
         if bip.prefixlen > 30:
             st.r.error(br.bip.span, f"bip {bip} leaves no address for containers; use a prefix of /30 or shorter")
             continue
+        if bip.prefixlen < MIN_PREFIX:
+            st.r.error(br.bip.span, f"bip {bip} has a prefix shorter than /{MIN_PREFIX} (its network {net} would "
+                                    f"take in {net.size:,} addresses); use a prefix from /{MIN_PREFIX} to /30")
+            continue
+        why = unusable(net)
+        if why:
+            st.r.error(br.bip.span, f"bip {bip} {why}; a bridge cannot use it")
+            continue
+        if net.network in LINK_LOCAL:
+            st.r.warning(br.bip.span, f"bip {bip} is link-local ({LINK_LOCAL}): routers do not forward it "
+                                      "(RFC 3927), and a bridge there takes the host's route to 169.254.169.254, "
+                                      "the metadata service of cloud hosts")
         if bip.ip == net.network:
             st.r.error(br.bip.span, f"bip {bip} is the network address of {net}; use a host address, "
                                     f"like {IPAddress(int(net.network) + 1)}/{bip.prefixlen}")

@@ -39,6 +39,10 @@ def parse(text: str) -> Lock:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise LockError(f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise LockError("not a netc lock (nested too deeply)") from None
+    except ValueError as exc:  # e.g. a number of more digits than Python reads
+        raise LockError(f"not valid JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("netc-lock") != VERSION:
         raise LockError(f"not a netc lock of version {VERSION}")
 

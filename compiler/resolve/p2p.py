@@ -8,6 +8,7 @@ from netaddr import IPAddress
 
 from .. import ir
 from ..diagnostics import Note, Span, did_you_mean, quote
+from ..kernel import unusable
 from ..values import NetKind
 from .interfaces import IFNAME_MAX
 from .state import State
@@ -41,6 +42,8 @@ def resolve(st: State) -> list[ir.P2P]:
             st.r.error(eb.address.span, f"both ends of p2p {decl.a.value} {decl.b.value} have the address "
                                         f"{eb.address.value.ip}", [Note(ea.address.span, "the other end")])
             continue
+        if not all([_usable(st, end) for end in (ea, eb)]):  # both ends reported
+            continue
         clash = False
         for end in (ea, eb):
             owner = _address_owner(st, end.address.value.ip)
@@ -67,6 +70,23 @@ def resolve(st: State) -> list[ir.P2P]:
         if len(built) == 2:
             out.append(ir.P2P(built[0], built[1], st.origin(decl.span)))
     return out
+
+
+def _usable(st: State, end) -> bool:
+    """An end's address is one an interface can hold, in a network the kernel routes."""
+    cidr = end.address.value
+    net = cidr.cidr
+    why = unusable(net)
+    if why:
+        st.r.error(end.address.span, (f"p2p address {cidr} {why}" if net.prefixlen == 32 else
+                                      f"p2p address {cidr}: its network {net} {why}") + "; a link cannot use it")
+        return False
+    if net.prefixlen <= 30 and cidr.ip in (net.network, net.broadcast):
+        what = "network" if cidr.ip == net.network else "broadcast"
+        st.r.error(end.address.span, f"p2p address {cidr} is the {what} address of {net}; "
+                                     f"use a host address, or a /31 or /32")
+        return False
+    return True
 
 
 def _address_owner(st: State, address: IPAddress) -> str | None:

@@ -27,7 +27,6 @@ DEFAULT_PORTS = PortRange(49153, 65535)
 ANY = IPAddress("0.0.0.0")
 _COMMENT = re.compile(r'("(?:[^"\\]|\\.)*")|#.*')
 _BRACES = re.compile(r"\s*\{\s*")
-_UNSAFE = re.compile(r"[^A-Za-z0-9_./:@+,=\- ]")
 
 
 @dataclass
@@ -93,9 +92,10 @@ class State:
 
     def origin(self, span: Span | None, context: str | None = None, default: str = "") -> ir.Origin:
         """Where a value comes from: the file (relative to the spec's folder), the line, and
-        what the line says (comments and braces dropped, at most 96 characters, printable ASCII)."""
+        what the line says (comments and braces dropped, at most 96 characters). The text is
+        kept as it is: each file it lands in quotes it for its context (quote.py)."""
         if span is None:
-            return ir.Origin("", 0, _UNSAFE.sub("?", f"netc default: {default}"))
+            return ir.Origin("", 0, f"netc default: {default}")
         file = self._relpaths.get(span.file)
         if file is None:  # once per file: relpath is slow, and origin() runs for every statement
             file = self._relpaths[span.file] = os.path.relpath(span.file, self.spec_dir or ".").replace(os.sep, "/")
@@ -108,7 +108,7 @@ class State:
             text = f"{context}: {text}"
         if len(text) > 96:
             text = text[:93] + "..."
-        return ir.Origin(_UNSAFE.sub("?", file), span.line, _UNSAFE.sub("?", text))
+        return ir.Origin(file, span.line, text)
 
     def owner(self, c: ContainerRecord) -> ContainerRecord:
         """The container whose network stack C uses: C itself, or the end of its net container: chain."""

@@ -90,3 +90,14 @@ def test_differential(tmp_path, backend, spec_text):
     probes = verify.run(lambda prefix: load(str(path), netns_prefix=prefix, lock=Lock()).network, backend, 60)
     bad = [p for p in probes if not p.agrees]
     assert not bad, spec_text + verify.table(bad)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_verify_reaches_p2p_peers_by_name(backend):
+    """explain names a p2p peer by its container name; the kernel agrees."""
+    require_namespaces()
+    spec = EXAMPLES / "p2p.netc"
+    probes = verify.run(lambda prefix: load(str(spec), netns_prefix=prefix, lock=Lock()).network, backend)
+    by_name = [p for p in probes if p.target.split(":")[0] in ("one", "two")]
+    assert len(by_name) >= 2 and all(p.agrees for p in by_name), verify.table(by_name)
+    assert all(p.predicted.split()[0] in ("one", "two") for p in by_name)   # delivered, over the link

@@ -15,6 +15,10 @@
 #                        (exit 0: nothing to change, 1: changes, 2: error)
 set -u
 set -f
-HERE=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd -P) || exit 1
+# This folder, whatever its name holds: $(...) drops trailing newlines, so it
+# ends the path with '.', which is cut off again.
+case $0 in */*) HERE=${0%/*} ;; *) HERE=. ;; esac
+HERE=$(CDPATH= cd -- "${HERE:-/}" && pwd -P && echo .) || exit 1
+HERE=${HERE%?.}
 . "$HERE/netc-lib.sh"
 netc_apply "$HERE" "$@"

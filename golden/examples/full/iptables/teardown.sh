@@ -10,6 +10,10 @@
 # rules. A teardown that was cut short is finished by the next teardown or apply.
 set -u
 set -f
-HERE=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd -P) || exit 1
+# This folder, whatever its name holds: $(...) drops trailing newlines, so it
+# ends the path with '.', which is cut off again.
+case $0 in */*) HERE=${0%/*} ;; *) HERE=. ;; esac
+HERE=$(CDPATH= cd -- "${HERE:-/}" && pwd -P && echo .) || exit 1
+HERE=${HERE%?.}
 . "$HERE/netc-lib.sh"
 netc_teardown
