@@ -164,10 +164,19 @@ def section_compile(res: dict, scales: list[int], runs: int, disk_scales: list[i
 
 # ------------------------------------------------------------------ firewall
 
-def _firewall_up(out: Path, backend: str) -> list[str]:
-    """The firewall object's up commands, run by the engine as apply.sh runs them."""
-    return ["sh", "-c", f'set -f; . "{out}/netc-lib.sh"; W=$(mktemp -d); echo {backend} > "$W/ids"; '
-                        f'run_batch up "{out}" firewall "$W/ids"; rc=$?; rm -rf "$W"; exit $rc']
+def _firewall_up(out: Path) -> list[str]:
+    """The firewall object's up commands, exactly as `objects` writes them (the `sh` lines apply.sh
+    runs for it, TREE being the tree), with netc-lib.sh's helpers: the load, not the engine's
+    reading of the rest of the objects."""
+    lines, mine = [], False
+    for line in (out / "objects").read_text().splitlines():
+        if line and not line.startswith((" ", "#")):
+            mine = line.startswith("firewall ")
+        elif mine and line.startswith("  up    sh "):
+            lines.append(line[len("  up    sh "):])
+    script = out / "firewall-up.sh"
+    script.write_text(f'set -f\n. "{out}/netc-lib.sh"\nTREE="{out}"\nset -e\n' + "\n".join(lines) + "\n")
+    return ["sh", str(script)]
 
 
 def section_firewall(res: dict, scales: list[int], runs: int, sample: int) -> None:
@@ -194,8 +203,8 @@ def section_firewall(res: dict, scales: list[int], runs: int, sample: int) -> No
                            "floor.nft": (d / "floor.nft").stat().st_size,
                            "per-entry.nft": (d / "per-entry.nft").stat().st_size}}
         methods = {
-            "netc_iptables": _firewall_up(ipt_out, "iptables"),
-            "netc_nftables": _firewall_up(nft_out, "nftables"),
+            "netc_iptables": _firewall_up(ipt_out),
+            "netc_nftables": _firewall_up(nft_out),
             "floor_nft": ["nft", "-f", str(d / "floor.nft")],
             "per_entry_nft": ["nft", "-f", str(d / "per-entry.nft")],
         }
