@@ -8,7 +8,12 @@ Sections, each printing its progress:
                backends, one `iptables` command per rule (sampled), one nft rule
                per entry, and a hand-written nft file with sets and maps
     apply      the whole apply.sh (namespaces, links, files, rules) at 100 and
-               1,000 containers, and a re-apply of the unchanged output
+               1,000 containers; then `netc plan` of the intact host (and `sh
+               apply.sh --plan`, without Python), `netc apply` of the unchanged
+               output and of the same spec with one container more, `netc teardown`
+    disruption 20 re-applies of a changed spec (containers added and removed)
+               while an open TCP connection through a publish and a new
+               connection every 10 ms to an unchanged publish are watched
     connrate   connections per second between two container namespaces with
                the rules of 0, 10,000 and 50,000 other containers installed
     profile    cProfile of `netc compile` at 10,000 containers
@@ -163,8 +168,19 @@ def section_compile(res: dict, scales: list[int], runs: int, disk_scales: list[i
 
 # ------------------------------------------------------------------ firewall
 
-def _lib_call(out: Path, fn: str) -> list[str]:
-    return ["sh", "-c", f'. "{out}/netc-lib.sh" && {fn} "{out}"']
+def _firewall_up(out: Path) -> list[str]:
+    """The firewall object's up commands, exactly as `objects` writes them (the `sh` lines apply.sh
+    runs for it, TREE being the tree), with netc-lib.sh's helpers: the load, not the engine's
+    reading of the rest of the objects."""
+    lines, mine = [], False
+    for line in (out / "objects").read_text().splitlines():
+        if line and not line.startswith((" ", "#")):
+            mine = line.startswith("firewall ")
+        elif mine and line.startswith("  up    sh "):
+            lines.append(line[len("  up    sh "):])
+    script = out / "firewall-up.sh"
+    script.write_text(f'set -f\n. "{out}/netc-lib.sh"\nTREE="{out}"\nset -e\n' + "\n".join(lines) + "\n")
+    return ["sh", str(script)]
 
 
 def section_firewall(res: dict, scales: list[int], runs: int, sample: int) -> None:
@@ -191,8 +207,8 @@ def section_firewall(res: dict, scales: list[int], runs: int, sample: int) -> No
                            "floor.nft": (d / "floor.nft").stat().st_size,
                            "per-entry.nft": (d / "per-entry.nft").stat().st_size}}
         methods = {
-            "netc_iptables": _lib_call(ipt_out, "firewall_iptables_up"),
-            "netc_nftables": _lib_call(nft_out, "firewall_nftables_up"),
+            "netc_iptables": _firewall_up(ipt_out),
+            "netc_nftables": _firewall_up(nft_out),
             "floor_nft": ["nft", "-f", str(d / "floor.nft")],
             "per_entry_nft": ["nft", "-f", str(d / "per-entry.nft")],
         }
@@ -246,15 +262,18 @@ def _per_rule_growth(d: Path, ipt_out: Path, rules: list[str], runs: int) -> dic
 
 # ------------------------------------------------------------------ whole apply
 
-def _apply_timed(sb, out: Path) -> tuple[float, list[tuple[str, float]], str]:
-    """Run apply.sh in the sandbox with progress lines: (seconds, [(step, seconds)], stderr tail)."""
+def _apply_timed(sb, out: Path, *args: str) -> tuple[float, list[tuple[str, float]], str]:
+    """Run apply.sh (or teardown.sh, or apply.sh --plan) in the sandbox with progress lines:
+    (seconds, [(step, seconds)], stderr tail)."""
     from netc.prove.sandbox import NETNS_DIR
-    proc = subprocess.Popen(["nsenter", f"--net={NETNS_DIR}/{sb.host}", "--", "sh", str(out / "apply.sh")],
+    script = args[0] if args and args[0].endswith(".sh") else "apply.sh"
+    rest = [a for a in args if not a.endswith(".sh")]
+    proc = subprocess.Popen(["nsenter", f"--net={NETNS_DIR}/{sb.host}", "--", "sh", str(out / script), *rest],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                             env=sb.env(NETC_PROGRESS="1"))
     start = last = time.perf_counter()
     steps: list[tuple[str, float]] = []
-    name, tail = "checks before the first step", []
+    name, tail = "observe, compare, check (before the first step)", []
     for line in proc.stderr:
         now = time.perf_counter()
         if line.startswith("netc-progress "):
@@ -266,53 +285,135 @@ def _apply_timed(sb, out: Path) -> tuple[float, list[tuple[str, float]], str]:
     now = time.perf_counter()
     steps.append((name, now - last))
     if rc != 0:
-        raise RuntimeError(f"apply.sh failed ({rc}):\n{''.join(tail)[-3000:]}")
+        raise RuntimeError(f"{script} {' '.join(rest)} failed ({rc}):\n{''.join(tail)[-3000:]}")
     return now - start, steps, "".join(tail)
+
+
+def _netc_timed(sb, *args: str, ok: tuple[int, ...] = (0,)) -> float:
+    """Seconds of one `netc ARGS` in the sandbox host (as a user runs it)."""
+    from netc.prove.sandbox import NETNS_DIR
+    start = time.perf_counter()
+    r = subprocess.run(["nsenter", f"--net={NETNS_DIR}/{sb.host}", "--", NETC, *args], capture_output=True,
+                       text=True, env=sb.env())
+    took = time.perf_counter() - start
+    if r.returncode not in ok:
+        raise RuntimeError(f"netc {' '.join(args)} failed ({r.returncode}):\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
+    return took
 
 
 def section_apply(res: dict, scales: list[int], runs: int, backends: list[str]) -> None:
     from netc.prove.sandbox import Sandbox
-    say("== apply: the whole apply.sh in a sandbox host namespace, then a re-apply of the same output")
+    say("== apply: the whole apply.sh in a sandbox host namespace; plan of the intact host; a re-apply of the"
+        " same output; the output with one container more; teardown")
     res["apply"] = {}
     for backend in backends:
         for n in scales:
             d = WORK / "apply" / f"{backend}-{n}"
             spec = fresh_spec(d, specs.scale(n))
-            first, again, profiles = [], [], []
+            plus = fresh_spec(d / "plus", specs.scale(n + 1))
+            times: dict[str, list[float]] = {k: [] for k in ("apply", "plan", "plan_sh", "reapply", "add_one",
+                                                             "teardown")}
+            profiles = []
             for i in range(runs):
                 sb = Sandbox(state_parent=str(WORK))  # in memory, as /run (apply's default) is on a real host
                 try:
-                    compile_to(spec, d / "out", backend, prefix=sb.prefix)
                     (d / "spec.lock").unlink(missing_ok=True)
+                    compile_to(spec, d / "out", backend, prefix=sb.prefix)
+                    # the same lock: the n containers keep their addresses and ports
+                    shutil.copy(d / "spec.lock", d / "plus" / "spec.lock")
+                    compile_to(plus, d / "plus" / "out", backend, prefix=sb.prefix)
                     t, steps, _ = _apply_timed(sb, d / "out")
-                    first.append(t)
+                    times["apply"].append(t)
                     profiles.append((t, steps))
-                    t2, _, _ = _apply_timed(sb, d / "out")
-                    again.append(t2)
-                    say(f"   {backend:<8} {n:>5} containers, run {i + 1}/{runs}: apply {t:.2f} s, re-apply {t2:.2f} s")
+                    times["plan"].append(_netc_timed(sb, "plan", str(d / "out")))
+                    times["plan_sh"].append(_apply_timed(sb, d / "out", "--plan")[0])
+                    times["reapply"].append(_netc_timed(sb, "apply", str(d / "out")))
+                    times["add_one"].append(_netc_timed(sb, "apply", str(d / "plus" / "out")))
+                    times["teardown"].append(_netc_timed(sb, "teardown", str(d / "plus" / "out")))
+                    say(f"   {backend:<8} {n:>5} containers, run {i + 1}/{runs}: "
+                        + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()))
                 finally:
                     sb.close()
             profiles.sort(key=lambda p: p[0])
-            res["apply"][f"{backend}-{n}"] = {"backend": backend, "containers": n, "apply": summary(first),
-                                              "reapply": summary(again),
+            res["apply"][f"{backend}-{n}"] = {"backend": backend, "containers": n,
+                                              **{k: summary(v) for k, v in times.items()},
                                               "steps_of_median_run": profiles[len(profiles) // 2][1]}
+            shutil.rmtree(d, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ disruption
+
+def section_disruption(res: dict, others: int, reapplies: int, backends: list[str]) -> None:
+    """Re-apply a changed spec (half of `others` containers removed, as many added, each time)
+    while traffic to a container that does not change is watched from outside."""
+    from netc import pipeline
+    from netc.prove.sandbox import HOST_IP, NETNS_DIR, Sandbox
+    say(f"== disruption: {reapplies} re-applies of a changed spec ({others // 2} containers added and "
+        f"{others // 2} removed each time) while traffic to an unchanged publish is watched")
+    res["disruption"] = {"others": others, "reapplies": reapplies, "results": {}}
+    script = str(BENCH / "disrupt.py")
+    for backend in backends:
+        d = WORK / "disruption" / backend
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        sb = Sandbox(state_parent=str(WORK))
+        server = watcher = None
+        try:
+            spec = d / "spec.netc"
+            outs = []
+            for k, first in enumerate((0, others // 2)):   # one lock: what both keep keeps its address
+                spec.write_text(specs.churn(others, first))
+                compile_to(spec, d / f"out{k}", backend, prefix=sb.prefix)
+                outs.append(d / f"out{k}")
+            _apply_timed(sb, outs[0])
+            keep = pipeline.load(str(spec), netns_prefix=sb.prefix).network.container(specs.KEEP)
+            server = subprocess.Popen(["ip", "netns", "exec", keep.netns, sys.executable, script, "serve",
+                                       str(specs.HOLD_PORT), str(specs.NEW_PORT)], stdout=subprocess.PIPE,
+                                      stdin=subprocess.DEVNULL, text=True)
+            if server.stdout.readline().strip() != "ready":
+                raise RuntimeError("disruption: the server did not start")
+            watcher = subprocess.Popen(["nsenter", f"--net={NETNS_DIR}/{sb.outside}", "--", sys.executable, script,
+                                        "watch", HOST_IP, str(specs.HOLD_PORT), str(specs.NEW_PORT)],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            if watcher.stdout.readline().strip() != "ready":
+                raise RuntimeError("disruption: the watcher did not start")
+            time.sleep(0.5)
+            took = []
+            for i in range(reapplies):
+                took.append(_apply_timed(sb, outs[(i + 1) % 2])[0])
+            time.sleep(0.5)
+            watcher.stdin.close()
+            seen = json.loads(watcher.stdout.readline())
+            watcher.wait()
+            watcher = None
+            res["disruption"]["results"][backend] = {**seen, "apply": summary(took)}
+            say(f"   {backend:<8}: {reapplies} re-applies ({fmt(summary(took))}); held connection: "
+                f"{seen['held_lines']} lines, {seen['held_failures']} failed; new connections: "
+                f"{seen['new_connections']}, {seen['new_failures']} failed"
+                + (f"; {seen['failures'][:3]}" if seen["failures"] else ""))
+        finally:
+            for p in (watcher, server):
+                if p is not None:
+                    p.kill()   # the processes this run started, by their handles
+                    p.wait()
+            sb.close()
             shutil.rmtree(d, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ connection rate
 
-def _objects_for_probe(out: Path) -> None:
-    """Keep only what the two measured containers need: the rules stay whole."""
-    keep = []
-    for line in (out / "objects").read_text().splitlines():
-        kind, *rest = line.split()
-        if kind in ("bridge", "sysctl", "firewall"):
-            keep.append(line)
-        elif kind == "container" and rest[0] in (specs.SERVER, specs.CLIENT):
-            keep.append(line)  # container NAME NETNS ...
-        elif kind == "files" and rest[1] in (specs.SERVER, specs.CLIENT):
-            keep.append(line)  # files NETNS NAME HASH
-    (out / "objects").write_text("\n".join(keep) + "\n")
+def _objects_for_probe(out: Path, prefix: str) -> None:
+    """Keep only the objects the two measured containers need: the rules stay whole."""
+    mine = {f"{prefix}{specs.SERVER}", f"{prefix}{specs.CLIENT}"}
+    head, *sections = (out / "objects").read_text().split("\n\n")
+    keep = [head]
+    for section in sections:
+        lines = section.splitlines()
+        kind, ident = lines[0].split()
+        namespaces = {ident} | {l.split()[2] for l in lines if l.startswith("  need  netns ")}
+        if kind in ("bridge", "sysctl", "firewall") or namespaces & mine:
+            keep.append(section)
+    (out / "objects").write_text("\n\n".join(keep).rstrip("\n") + "\n")
 
 
 def section_connrate(res: dict, counts: list[int], runs: int, seconds: float, backends: list[str]) -> None:
@@ -329,7 +430,7 @@ def section_connrate(res: dict, counts: list[int], runs: int, seconds: float, ba
             server = None
             try:
                 compile_to(spec, d / "out", backend, prefix=sb.prefix)
-                _objects_for_probe(d / "out")
+                _objects_for_probe(d / "out", sb.prefix)
                 _apply_timed(sb, d / "out")
                 from netc import pipeline
                 net = pipeline.load(str(spec), netns_prefix=sb.prefix).network
@@ -394,7 +495,8 @@ def section_dualstack(res: dict, n: int, runs: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="netc's benchmark suite (make bench)")
     p.add_argument("--quick", action="store_true", help="small scales and one run each: a check of the suite")
-    p.add_argument("--only", nargs="*", choices=["compile", "firewall", "apply", "connrate", "profile", "dualstack"])
+    p.add_argument("--only", nargs="*", choices=["compile", "firewall", "apply", "disruption", "connrate", "profile",
+                                                 "dualstack"])
     p.add_argument("--no-report", action="store_true")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
@@ -407,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
         "firewall": lambda r: section_firewall(r, [100, 1000] if q else [100, 1000, 10000, 50000],
                                                1 if q else 3, 300 if q else 1000),
         "apply": lambda r: section_apply(r, [100] if q else [100, 1000], 1 if q else 3, ["iptables", "nftables"]),
+        "disruption": lambda r: section_disruption(r, 40 if q else 100, 4 if q else 20, ["iptables", "nftables"]),
         "connrate": lambda r: section_connrate(r, [0, 1000] if q else [0, 10000, 50000], 2 if q else 5,
                                                1.0 if q else 2.0, ["iptables", "nftables"]),
         "profile": lambda r: section_profile(r, 1000 if q else 10000),

@@ -7,6 +7,10 @@
     probe(n)      gen.generate(n) and then a server and a client that links to it,
                   declared last, so that in the iptables backend their rules come
                   after every other container's (the connection-rate measurement)
+    churn(n, k)   a container that stays (publishing HOLD_PORT and NEW_PORT) and n
+                  others, x{k}..x{k+n-1}, every second linked to it: two of these
+                  with different k are a change of spec that adds and removes
+                  containers around one that does not change (the disruption measurement)
 
 Deterministic, like gen.py. Only private container addresses (10.0.0.0/8) and
 documentation addresses outside (192.0.2.0/24, 198.51.100.0/24).
@@ -23,6 +27,7 @@ import gen  # noqa: E402
 FIRST_HOST_PORT = 1024
 SERVER, CLIENT = "zz-server", "zz-client"
 SERVER_PORT = 5001
+KEEP, HOLD_PORT, NEW_PORT = "zz-keep", 9001, 9002
 
 
 def scale(n: int) -> str:
@@ -63,6 +68,19 @@ def probe(n: int) -> str:
         f"container {CLIENT} {{\n    link {SERVER}:server\n}}\n")
 
 
+def churn(n: int, first: int) -> str:
+    out = [f"# netc benchmark spec: {KEEP} and {n} containers from x{first:05d} (bench/specs.py churn)",
+           "host {", "    nameserver 192.0.2.53", "    route 198.51.100.0/24", "}",
+           "daemon {", f"    bip {gen.BIP}", "    dns 192.0.2.53", "}",
+           f"container {KEEP} {{\n    publish {HOLD_PORT}:{HOLD_PORT}\n    publish {NEW_PORT}:{NEW_PORT}\n}}"]
+    for i in range(first, first + n):
+        out.append(f"container x{i:05d} {{\n    expose 80/tcp\n" + (f"    link {KEEP}:keep\n" if i % 2 else "") + "}")
+    return "\n".join(out) + "\n"
+
+
 if __name__ == "__main__":
     kind, n = sys.argv[1], int(sys.argv[2])
-    sys.stdout.write({"scale": scale, "firewall": firewall, "probe": probe}[kind](n))
+    if kind == "churn":
+        sys.stdout.write(churn(n, int(sys.argv[3]) if len(sys.argv) > 3 else 0))
+    else:
+        sys.stdout.write({"scale": scale, "firewall": firewall, "probe": probe}[kind](n))

@@ -3,8 +3,8 @@
 A backend lowers the IR's rules into a typed `Ruleset` (rules.py) and
 serializes that once. `explain` evaluates the same Ruleset and quotes each
 rule in the backend's own words (`rule_text`), so what explain says is what
-the backend wrote. `runtime` is what the shell engine needs to know about the
-backend to load, snapshot and remove its rules. A backend that cannot express
+the backend wrote. `runtime` is what the firewall object's commands (in the
+output tree's `objects`) name to load and remove its rules. A backend that cannot express
 an IR rule raises `Unsupported` instead of writing something wrong.
 """
 
@@ -48,4 +48,4 @@ class Backend(Protocol):
         """One rule as the backend wrote it (what explain quotes)."""
 
     def runtime(self) -> dict:
-        """What netc-lib.sh needs to remove this backend's rules, whatever the output uses."""
+        """What the firewall object's load and removal commands name (templates/objects.j2)."""

@@ -225,8 +225,9 @@ def render(network: ir.Network) -> Rendered:
 
 
 def runtime() -> dict:
-    """What netc-lib.sh needs to know of this backend (for every output, so
-    that a later apply can remove iptables rules whatever backend it uses)."""
+    """What the firewall object's commands name (templates/objects.j2): the jumps into netc's
+    chains (ensured and removed one by one) and the chains (flushed and deleted), in iptables'
+    tables and in ip6tables'."""
     return {"ipt_jumps": [{"table": j.table, "chain": j.chain, "args": args(j.rule, "netc")} for j in jumps(V4)],
             "ip6t_jumps": [{"table": j.table, "chain": j.chain, "args": args(j.rule, "netc")} for j in jumps(V6)],
             "ipt_chains": [{"table": t, "chain": c} for t, cs in CHAINS.items() for c in cs]}

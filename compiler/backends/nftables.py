@@ -376,5 +376,6 @@ def render(network: ir.Network) -> Rendered:
 
 
 def runtime() -> dict:
-    """What netc-lib.sh needs to know of this backend: its table, and the one netc had before."""
+    """What the firewall object's commands name (templates/objects.j2): netc's table, its family,
+    and the family of the table an earlier netc made."""
     return {"nft_table": TABLE, "nft_family": FAMILY, "nft_old_family": OLD_FAMILY}

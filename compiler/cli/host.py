@@ -1,4 +1,4 @@
-"""apply, teardown, facts and doctor: the commands that touch or read this host."""
+"""apply, plan, teardown, facts and doctor: the commands that touch or read this host."""
 
 from __future__ import annotations
 
@@ -9,24 +9,74 @@ from ..completion import OUT
 from .common import UserError
 
 
-def _run_script(script: str, verb: str) -> int:
-    """Run OUT/apply.sh or OUT/teardown.sh with a progress line and a short report."""
-    import subprocess
+def _script(out: str, name: str) -> str:
+    script = os.path.join(out, name)
     if not os.path.isfile(script):
         raise UserError(f"{script} does not exist: give the folder `netc compile -o` wrote")
+    return script
+
+
+def _say(text: str) -> None:
+    """Write to stderr; a closed stderr (the terminal went away) is no reason to stop."""
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _observer() -> dict[str, str]:
+    """The engine reads each namespace with `nsenter` and `ip`, two programs started for each;
+    netc hands it a reader that enters them all from one process (host/observe.py: the same facts)."""
+    return {"NETC_OBSERVE_NS": f"{sys.executable} -m netc.host.observe"}
+
+
+def _run_script(script: str, verb: str) -> int:
+    """Run OUT/apply.sh or OUT/teardown.sh with a progress line and its report.
+
+    The script runs in a session of its own, and SIGINT, SIGTERM and SIGHUP to netc are
+    passed on to it once: it rolls back (a teardown finishes) and exits 1. netc reads its
+    messages until it exits, whatever becomes of netc's own terminal, so the script never
+    dies of a closed pipe half-way."""
+    import signal
+    import subprocess
     from ..prove.progress import Progress
     line = Progress(sys.stderr)
-    env = {**os.environ, "NETC_PROGRESS": "1"}
-    proc = subprocess.Popen(["sh", script], stderr=subprocess.PIPE, text=True, env=env)
-    for text in proc.stderr:
-        if text.startswith("netc-progress "):
-            _, number, name = (text.rstrip("\n").split(" ", 2) + ["", ""])[:3]
-            line.show(f"netc: {verb}: step {number}: {name[:70]}")
-            continue
+    env = {**os.environ, "NETC_PROGRESS": "1", **_observer()}
+    proc = subprocess.Popen(["sh", script], stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    passed: set[int] = set()
+
+    def pass_on(signum, _frame) -> None:
+        if signum not in passed and proc.poll() is None:
+            passed.add(signum)
+            try:
+                os.kill(proc.pid, signum)  # the script this command started, by its PID
+            except OSError:
+                pass
+
+    before = {s: signal.signal(s, pass_on) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        for text in proc.stderr:
+            if text.startswith("netc-progress "):
+                _, number, name = (text.rstrip("\n").split(" ", 2) + ["", ""])[:3]
+                try:
+                    line.show(f"netc: {verb}: step {number}: {name[:70]}")
+                except (OSError, ValueError):
+                    pass
+                continue
+            try:
+                line.clear()
+            except (OSError, ValueError):
+                pass
+            _say(text)
+        rc = proc.wait()
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+    try:
         line.clear()
-        sys.stderr.write(text)
-    rc = proc.wait()
-    line.clear()
+    except (OSError, ValueError):
+        pass
     return 0 if rc == 0 else 1
 
 
@@ -56,12 +106,74 @@ def _doctor_first(out: str, strict: bool) -> int | None:
 
 
 def cmd_apply(args) -> int:
+    script = _script(args.out, "apply.sh")
     stop = _doctor_first(args.out, args.strict)
-    return stop if stop is not None else _run_script(os.path.join(args.out, "apply.sh"), "apply")
+    return stop if stop is not None else _run_script(script, "apply")
 
 
 def cmd_teardown(args) -> int:
-    return _run_script(os.path.join(args.out, "teardown.sh"), "teardown")
+    return _run_script(_script(args.out, "teardown.sh"), "teardown")
+
+
+def _plan_findings(out: str) -> list:
+    """netc doctor's findings for OUT on this host, which plan shows beside its changes (none
+    without root, or for a folder doctor cannot read: plan itself says why it cannot run)."""
+    if os.geteuid() != 0 or not os.path.isfile(os.path.join(out, "netc.json")):
+        return []
+    from ..host import doctor
+    try:
+        return doctor.findings(out)
+    except doctor.DoctorError:
+        return []
+
+
+def parse_plan(raw: str) -> dict:
+    """`sh apply.sh --plan=raw` (one record a line) as plan's JSON document."""
+    changes: list[dict] = []
+    doc: dict = {"changes": changes, "conflicts": [], "summary": None}
+    for line in raw.splitlines():
+        word, _, rest = line.partition(" ")
+        if word == "object":
+            action, kind, ident = rest.split(" ", 2)
+            changes.append({"action": action, "kind": kind, "id": ident, "from": None, "differs": "", "commands": []})
+        elif word == "from" and changes:
+            changes[-1]["from"] = rest
+        elif word == "differs" and changes:
+            changes[-1]["differs"] = rest
+        elif word == "goes" and changes:
+            changes[-1]["removed_with"] = rest   # its down is the removal of that object
+        elif word == "run" and changes:
+            phase, _kind, _ident, where, command = rest.split(" ", 4)
+            changes[-1]["commands"].append({"phase": phase, "where": where, "command": command})
+        elif word == "conflict":
+            doc["conflicts"].append(rest)
+        elif word == "total":
+            names = ("create", "change", "repair", "remove", "keep")
+            doc["summary"] = dict(zip(names, (int(n) for n in rest.split())))
+    return doc
+
+
+def cmd_plan(args) -> int:
+    """What apply would change on this host now (`sh OUT/apply.sh --plan`, which changes nothing),
+    and what netc doctor finds."""
+    import json
+    import subprocess
+    from ..host import doctor
+    script = _script(args.out, "apply.sh")
+    env = {**os.environ, **_observer()}
+    findings = _plan_findings(args.out)
+    if not args.json:
+        rc = subprocess.run(["sh", script, "--plan"], env=env).returncode
+        sys.stdout.write(doctor.render(findings, prefix="doctor: "))
+        return rc if rc in (0, 1) else 2
+    r = subprocess.run(["sh", script, "--plan=raw"], capture_output=True, text=True, env=env)
+    doc = parse_plan(r.stdout)
+    doc["out"] = args.out
+    doc["exit"] = r.returncode if r.returncode in (0, 1) else 2
+    doc["notes"] = [line[len("netc: "):] for line in r.stderr.splitlines() if line.startswith("netc: ")]
+    doc["doctor"] = [f.to_json() for f in findings]
+    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    return doc["exit"]
 
 
 def cmd_doctor(args) -> int:
@@ -83,15 +195,30 @@ def cmd_facts(args) -> int:
 def add(sub) -> None:
     c = sub.add_parser("apply", help="apply an output tree to this host, all-or-nothing",
                        description="Run netc doctor's checks (each finding is printed as a warning), then "
-                                   "OUT/apply.sh with a progress line: 0 applied, 1 failed and rolled back, "
-                                   "2 with --strict when doctor found something (nothing is changed then).")
+                                   "OUT/apply.sh with a progress line: 0 applied, 1 failed and rolled back (also "
+                                   "on SIGINT, SIGTERM or SIGHUP, which netc passes on to it), 2 with --strict "
+                                   "when doctor found something (nothing is changed then).")
     c.add_argument("out", metavar="OUT").complete = OUT
     c.add_argument("--strict", action="store_true",
                    help="treat every finding of netc doctor as an error: exit 2 without changing anything")
     c.set_defaults(run=cmd_apply)
 
+    c = sub.add_parser("plan", help="what apply would change on this host now; changes nothing",
+                       description="Read this host and the record of the last apply, and print every change "
+                                   "OUT/apply.sh would make now: each object that is missing, changed by the spec, "
+                                   "different on the host or no longer in OUT, with what differs, its spec line and "
+                                   "the exact commands; then what netc doctor finds. Changes nothing (the same as "
+                                   "`sh OUT/apply.sh --plan`, without doctor). Exit 0 when the host is as OUT says, "
+                                   "1 when apply would change something, 2 on an error or a conflict that would stop "
+                                   "apply. See docs/apply.md.")
+    c.add_argument("out", metavar="OUT").complete = OUT
+    c.add_argument("--json", action="store_true",
+                   help="print one JSON document: changes with their commands, summary, conflicts, notes, doctor")
+    c.set_defaults(run=cmd_plan)
+
     c = sub.add_parser("teardown", help="remove what netc applied on this host",
-                       description="Run OUT/teardown.sh.")
+                       description="Run OUT/teardown.sh: remove what the record of the last apply lists "
+                                   "(finishing first a teardown that was cut short).")
     c.add_argument("out", metavar="OUT").complete = OUT
     c.set_defaults(run=cmd_teardown)
 

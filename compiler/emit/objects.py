@@ -1,52 +1,163 @@
-"""The object table (`objects` in the output tree): everything apply creates, one line each.
+"""The object table (`objects` in the output tree): everything apply makes, object by object,
+with the literal commands that make it, check it and remove it.
 
-apply.sh reconciles the host against this table and the previous apply's
-record of it; every field is a validated token without white space.
+Each object is a section of `objects`: a head line `KIND ID`, then indented lines
+
+    from  the spec line it comes from (for plan's report; not part of the object)
+    need  KIND ID      an object this one is built on: remade when that one is
+    gone  KIND ID      removing that object removes this one too (a veth goes with
+                       its namespace): its own down runs only if it outlives it
+    must  FACT         what the host must show before apply (an external bridge)
+    free  FACT         what the host must not show before netc creates the object
+    want  FACT         what the host shows once the object is in place (the check)
+    prev  KEY          a value netc records before it changes it, to put it back
+    up    WHERE CMD    a command that makes the object
+    down  WHERE CMD    a command that removes it
+
+WHERE says what runs a command: `ip` (one `ip -batch` on the host for every
+object of a kind), `ns:NAME` (one `ip -batch` inside that namespace, in
+parallel lanes), `sh` (a shell command line), `files` (the container files
+installer). FACTs use the words of the engine's listings (docs/apply.md). The
+kinds, in the order apply makes them and with how a changed object is redone
+(`recreate`: down, then up; `replace`: up again), head the file as data:
+the engine knows no kind by name, so a later kind is a row here and a block
+in templates/objects.j2.
+
+Every field is netc's own or a validated name, address or path (no white
+space, nothing a shell treats specially); a path in an `sh` line goes
+through quote.sh_word all the same, and spec text reaches only `from` lines,
+through quote.sh_comment.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .. import ir
 from ..values import NetKind
+from ..quote import sh_comment, sh_word
 from .templates import short_hash
 
+# The object kinds: made in this order, removed in the reverse one.
+KINDS = (
+    ("bridge", "recreate"),
+    ("sysctl", "replace"),
+    ("netns", "recreate"),
+    ("lo", "replace"),
+    ("veth", "recreate"),
+    ("p2p", "recreate"),
+    ("files", "replace"),
+    ("firewall", "replace"),
+)
 
-def object_head(network: ir.Network) -> list[str]:
-    """The object table's bridges, sysctls, containers and p2p links."""
-    lines = []
-    bridges = {b.name: b for b in network.bridges}
-    for b in network.bridges:
-        lines.append(f"bridge {b.name} {b.cidr} {b.mtu} {'external' if b.external else 'create'} "
-                     f"{1 if network.firewall else 0}")
+FORMAT = 2   # the first line of `objects` after its comments: `netc-objects 2`
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeView:
+    name: str
+    origin: str
+    external: bool
+    cidr: str
+    address: str
+    mtu: int
+    mac: str
+
+
+@dataclass(frozen=True, slots=True)
+class SysctlView:
+    path: str
+    value: str
+    origin: str
+    bridge: str | None      # a conf/BRIDGE/ key: made after its bridge
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerView:
+    name: str
+    origin: str
+    netns: str
+    how: str                # "own" (netc creates it), "listed" (exists in /var/run/netns), "path" (netc links it)
+    path: str
+    path_word: str          # the path as a word of an `sh` line
+    veth: str | None        # bridge mode only, as the rest
+    bridge: str | None
+    mtu: int | None
+    mac: str | None
+    cidr: str | None
+    gateway: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class P2PView:
+    id: str
+    origin: str
+    a_ns: str
+    a_if: str
+    a_addr: str
+    a_peer: str
+    b_ns: str
+    b_if: str
+    b_addr: str
+    b_peer: str
+
+
+def bridge_mac(address) -> str:
+    """A bridge's own MAC: 02:42 and its gateway address, as Docker makes container MACs.
+
+    Set at creation, so that the bridge keeps it: without one, a bridge takes the
+    lowest MAC of its ports, and adding or removing a container would change it
+    under every other container's ARP cache (docs/choices.md)."""
+    return "02:42:" + ":".join(f"{b:02x}" for b in address.packed)
+
+
+def sysctl_path(key: str) -> tuple[str, str | None]:
+    """A dotted sysctl key as its /proc/sys path, and the device of a conf/DEV/ key.
+
+    The device part is taken whole (a bridge may be named br.0)."""
+    for family in ("net.ipv4.conf.", "net.ipv6.conf."):
+        if key.startswith(family):
+            dev, _, leaf = key[len(family):].rpartition(".")
+            return f"{family.replace('.', '/')}{dev}/{leaf}", dev
+    return key.replace(".", "/"), None
+
+
+def views(network: ir.Network) -> dict:
+    """The data templates/objects.j2 lays out: bridges, sysctls, containers, p2p links."""
+    bridges = [BridgeView(b.name, sh_comment(str(b.origin)), b.external, b.cidr, str(b.address), b.mtu,
+                          bridge_mac(b.address)) for b in network.bridges]
+    names = {b.name for b in network.bridges}
+    sysctls = []
     for s in network.sysctls:
-        if ".conf." in s.key and s.key.endswith(".route_localnet"):
-            continue  # part of its bridge's object
-        lines.append(f"sysctl {s.key.replace('.', '/')} {s.value}")
-    container_sig: dict[str, str] = {}
+        path, dev = sysctl_path(s.key)
+        sysctls.append(SysctlView(path, s.value, sh_comment(str(s.origin)), dev if dev in names else None))
+    containers = []
     for c in network.containers:
         if c.mode not in (NetKind.BRIDGE, NetKind.NONE):
             continue
-        path = "-" if c.netns_path is None else ("=" if c.netns == ir.listed_netns(c.netns_path) else c.netns_path)
-        if c.mode is NetKind.BRIDGE:
-            b = bridges[c.bridge]
-            sig = f"{b.cidr},{b.mtu},{'external' if b.external else 'create'}"
-            fields = [c.host_veth, c.bridge, sig, f"{c.address}/{c.prefixlen}", str(c.gateway), str(c.mac), str(c.mtu)]
+        if c.netns_path is None:
+            how = "own"
+        elif c.netns == ir.listed_netns(c.netns_path):
+            how = "listed"
         else:
-            fields = ["-"] * 7
-        line = " ".join(["container", c.name, c.netns, path, c.mode.value, *fields])
-        container_sig[c.netns] = short_hash(line)
-        lines.append(line)
-    for p in network.p2ps:
-        sig = short_hash(container_sig.get(p.a.netns, ""), container_sig.get(p.b.netns, ""))
-        lines.append(f"p2p {p.a.netns}:{p.a.iface} {p.a.netns} {p.a.iface} {p.a.address} {p.a.peer} "
-                     f"{p.b.netns} {p.b.iface} {p.b.address} {p.b.peer} {sig}")
-    return lines
+            how = "path"
+        origin = sh_comment(str(c.origin))
+        if c.mode is NetKind.BRIDGE:
+            containers.append(ContainerView(c.name, origin, c.netns, how, c.netns_path or "", sh_word(c.netns_path or ""),
+                                            c.host_veth, c.bridge, c.mtu, str(c.mac), f"{c.address}/{c.prefixlen}",
+                                            str(c.gateway)))
+        else:
+            containers.append(ContainerView(c.name, origin, c.netns, how, c.netns_path or "", sh_word(c.netns_path or ""),
+                                            None, None, None, None, None, None))
+    p2ps = [P2PView(f"{p.a.netns}:{p.a.iface}", sh_comment(str(p.origin)),
+                    p.a.netns, p.a.iface, str(p.a.address), str(p.a.peer),
+                    p.b.netns, p.b.iface, str(p.b.address), str(p.b.peer)) for p in network.p2ps]
+    return {"kinds": KINDS, "format": FORMAT, "bridges": bridges, "sysctls": sysctls,
+            "containers": containers, "p2ps": p2ps}
 
 
-def files_lines(network: ir.Network, digests: dict[str, str]) -> list[str]:
-    return [f"files {c.netns} {c.name} {digests[c.name]}"
-            for c in network.containers if c.mode in (NetKind.BRIDGE, NetKind.NONE)]
-
-
-def firewall_line(backend: str, rules_text: str) -> str:
-    return f"firewall {backend} {short_hash(rules_text)}"
+def firewall_view(backend: str, rules_file: str, rules_text: str, runtime: dict) -> dict:
+    """The firewall object: what its backend's load and removal commands name (its `runtime`:
+    iptables, the jumps into netc's chains and the chains; nftables, the table), and a digest of
+    the rules, so that a change of the rules is a change of the object."""
+    return {"backend": backend, "rules": rules_file, "digest": short_hash(rules_text), **runtime}

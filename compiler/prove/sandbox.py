@@ -16,6 +16,7 @@ Traffic only ever flows between these namespaces.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -163,9 +164,16 @@ class Sandbox:
         parts.append(self.links())
         # "linkdown" follows the carrier of the route's device, not configuration.
         parts.append(sh("ip", "-n", self.host, "route", "show").stdout.replace(" linkdown", ""))
-        parts.append("\n".join(sorted(leftover(self.prefix))))
-        for key in ("net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables"):
-            parts.append(key + "=" + in_ns(self.host, "cat", f"/proc/sys/{key}").stdout)
+        names = sorted(leftover(self.prefix))
+        parts.append("\n".join(names))
+        inside = [n for n in names if n not in (self.host, self.outside)]
+        parts.append(self.inside(inside))
+        keys = ["net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables"]
+        links = json.loads(sh("ip", "-j", "-n", self.host, "link", "show").stdout)
+        keys += sorted(f"net/ipv4/conf/{l['ifname']}/route_localnet" for l in links)
+        values = in_ns(self.host, "sh", "-c", 'for k; do printf "%s=%s\\n" "$k" "$(cat /proc/sys/$k)"; done',
+                       "-", *keys).stdout
+        parts.append(values)
         etc = Path("/etc/netns")
         for d in sorted(etc.glob(self.prefix + "*")) if etc.exists() else []:
             for f in sorted(d.rglob("*")):
@@ -176,22 +184,80 @@ class Sandbox:
         parts.append("state: " + " ".join(str(p.relative_to(self.state)) for p in kept))
         return "\n----\n".join(parts)
 
+    def inside(self, names: list[str]) -> str:
+        """Inside each namespace of NAMES: its links, addresses and routes, as configuration.
+
+        As links() leaves out what the kernel derives, and the random MACs of the
+        p2p pairs netc makes (eth0 and lo keep theirs). One `ip -j -batch` per
+        namespace, from shell loops in four lanes (a Python process per
+        namespace cost more than the listing)."""
+        import threading
+        lanes = [names[i::4] for i in range(4)]
+        outs = [""] * 4
+        loop = ('for ns; do echo "@ $ns"; printf "link show\\naddr show\\nroute show\\n" | '
+                f'nsenter --net={NETNS_DIR}/"$ns" ip -j -d -batch - 2>/dev/null; done')
+
+        def run(i: int) -> None:
+            if lanes[i]:
+                outs[i] = sh("sh", "-c", loop, "-", *lanes[i], check=False, timeout=300).stdout
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        listed: dict[str, list] = {}
+        for text in outs:
+            ns = None
+            for line in text.splitlines():
+                if line.startswith("@ "):
+                    ns = line[2:]
+                    listed[ns] = []
+                elif line.startswith("[") and ns is not None:
+                    listed[ns].append(json.loads(line))
+        out = []
+        for ns in names:
+            lists = listed.get(ns, [])
+            if len(lists) != 3:
+                out.append(f"{ns}: cannot list")
+                continue
+            links, addrs, routes = lists
+            out.append(f"{ns}:")
+            inet = {a["ifname"]: sorted(f"{i['local']}/{i['prefixlen']}" for i in a.get("addr_info", [])
+                                        if i.get("scope") != "link") for a in addrs}
+            for link in sorted(links, key=lambda l: l["ifname"]):
+                name = link["ifname"]
+                flags = sorted(set(link.get("flags", [])) - {"LOWER_UP", "NO-CARRIER", "M-DOWN"})
+                kind = link.get("linkinfo", {}).get("info_kind", "")
+                mac = link.get("address") if name in ("eth0", "lo") else "-"
+                out.append(f"  {name} kind={kind} flags={','.join(flags)} mtu={link.get('mtu')} mac={mac} "
+                           f"addr={','.join(inet.get(name, []))}")
+            for r in sorted(routes, key=lambda r: (r.get("dst", ""), r.get("dev", ""))):
+                out.append(f"  route {r.get('dst')} via={r.get('gateway', '-')} dev={r.get('dev')} "
+                           f"scope={r.get('scope', '-')} proto={r.get('protocol', '-')}")
+        return "\n".join(out)
+
     def links(self) -> str:
         """The host namespace's links and addresses as configuration, one line each.
 
         Left out on purpose, because the kernel derives them: carrier and
-        operational state, timers, GSO/TSO limits, the MAC a bridge takes from
-        its ports, random MACs of veths netc re-creates, link-local addresses.
+        operational state, timers, GSO/TSO limits, random MACs of veths netc
+        re-creates, link-local addresses.
         """
-        import json
         out = []
         links = json.loads(sh("ip", "-j", "-n", self.host, "-d", "link", "show").stdout)
+        # How each link got its MAC (3: set by whoever made it; a bridge otherwise takes its ports').
+        how = dict(line.split("=", 1) for line in sh(
+            "ip", "netns", "exec", self.host, "sh", "-c",
+            'for f in /sys/class/net/*/addr_assign_type; do d=${f%/*}; echo "${d##*/}=$(cat $f)"; done').stdout.split())
         addrs = {a["ifname"]: a for a in json.loads(sh("ip", "-j", "-n", self.host, "addr", "show").stdout)}
         for link in sorted(links, key=lambda l: l["ifname"]):
             info = link.get("linkinfo", {})
             kind = info.get("info_kind", "")
             flags = sorted(set(link.get("flags", [])) - {"LOWER_UP", "NO-CARRIER", "M-DOWN"})
-            mac = link.get("address") if kind not in ("bridge",) and not link["ifname"].startswith("ve-") else "-"
+            # A bridge netc makes has a MAC of its own: configuration, kept.
+            mac = link.get("address") if not link["ifname"].startswith("ve-") and \
+                (kind != "bridge" or how.get(link["ifname"]) == "3") else "-"
             hairpin = info.get("info_slave_data", {}).get("hairpin")
             inet = sorted(f"{a['local']}/{a['prefixlen']}" for a in addrs.get(link["ifname"], {}).get("addr_info", [])
                           if a.get("scope") != "link")

@@ -80,7 +80,7 @@ def test_missing_external_bridge_is_a_preflight_error(sandbox, tmp_path):
                                             "container c { net extbr }\n")
     before = sandbox.snapshot()
     r = sandbox.apply(out)
-    assert r.returncode == 1 and "external bridge extbr does not exist" in r.stderr
+    assert r.returncode == 1 and "conflict: the link extbr does not exist, or is not kind=bridge" in r.stderr, r.stderr
     assert sandbox.snapshot() == before
 
 
@@ -147,7 +147,7 @@ def test_an_address_in_use_is_a_preflight_error(sandbox, tmp_path):
     sh("ip", "-n", sandbox.host, "addr", "add", "192.0.2.1/32", "dev", "lo")
     before = sandbox.snapshot()
     r = sandbox.apply(out)
-    assert r.returncode == 1 and "the address 192.0.2.1 of bridge docker0 is in use on lo" in r.stderr, r.stderr
+    assert r.returncode == 1 and "conflict: the address 192.0.2.1 is in use on lo already (bridge docker0" in r.stderr, r.stderr
     assert sandbox.snapshot() == before
 
 
