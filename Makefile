@@ -9,7 +9,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test golden verify-long system venv clean
+.PHONY: demo demo-ipv6 test golden verify-long system venv clean
 
 system:
 	@missing=""; \
@@ -42,6 +42,10 @@ test: system venv
 
 demo: system venv
 	$(BIN)/python examples/demo.py
+
+# The dual-stack example (examples/dual-stack.netc), its probes in IPv4 and IPv6.
+demo-ipv6: system venv
+	$(BIN)/python examples/demo.py dual-stack
 
 # The benchmark suite (as root: it needs network namespaces): writes
 # bench/results.json, bench/RESULTS.md and bench/plots/*.png. matplotlib is

@@ -111,6 +111,9 @@ preflight_tools() {  # TREE: the tools its objects need
     for _t in ip awk sed sort cksum flock; do have "$_t" || _missing="$_missing $_t"; done
     if grep -q '^firewall iptables' "$1/objects" 2>/dev/null; then
         for _t in iptables iptables-save iptables-restore; do have "$_t" || _missing="$_missing $_t"; done
+        if [ -f "$1/rules.v6" ]; then
+            for _t in ip6tables ip6tables-save ip6tables-restore; do have "$_t" || _missing="$_missing $_t"; done
+        fi
     fi
     if grep -q '^firewall nftables' "$1/objects" 2>/dev/null; then have nft || _missing="$_missing nft"; fi
     if [ -n "$_missing" ]; then say "error: missing tools:$_missing"; return 1; fi
@@ -556,33 +559,59 @@ lo_restore() {  # NAMESPACE: set its lo down again if netc found it down (before
 netns_link() { mkdir -p "$NETNS_DIR" && ln -s "$1" "$NETNS_DIR/$2"; }   # PATH NAME: list an existing namespace
 netns_unlink() { rm -f "$NETNS_DIR/$1"; }
 
-# iptables: a jump into netc's chains is ensured once (check, then insert), as kube-proxy does.
-ipt_jump() {  # TABLE CHAIN RULE...
-    _t=$1 _c=$2
-    shift 2
-    # In this run's listing of the firewall (W/iptables-save) already: nothing to do. Else
+# iptables: a jump into netc's chains is ensured once (check, then insert), as kube-proxy does;
+# the ip6t_ functions do the same with ip6tables for rules.v6.
+ipt_jump() { xt_jump iptables "$@"; }      # TABLE CHAIN RULE...
+ip6t_jump() { xt_jump ip6tables "$@"; }
+ipt_unjump() { xt_unjump iptables "$@"; }
+ip6t_unjump() { xt_unjump ip6tables "$@"; }
+ipt_drop_chain() { xt_drop_chain iptables "$@"; }   # TABLE CHAIN
+ip6t_drop_chain() { xt_drop_chain ip6tables "$@"; }
+xt_jump() {  # TOOL TABLE CHAIN RULE...
+    _x=$1 _t=$2 _c=$3
+    shift 3
+    # In this run's listing of the firewall (W/TOOL-save) already: nothing to do. Else
     # check for real: each iptables run reads the whole ruleset.
-    if [ -f "$W/iptables-save" ] && awk -v t="*$_t" -v r="-A $_c $*" '$0 == t { in_t = 1; next }
-            /^\*/ { in_t = 0 } in_t && $0 == r { found = 1; exit } END { exit !found }' "$W/iptables-save"; then
+    if [ -f "$W/$_x-save" ] && awk -v t="*$_t" -v r="-A $_c $*" '$0 == t { in_t = 1; next }
+            /^\*/ { in_t = 0 } in_t && $0 == r { found = 1; exit } END { exit !found }' "$W/$_x-save"; then
         return 0
     fi
-    iptables -w -t "$_t" -C "$_c" "$@" 2>/dev/null || iptables -w -t "$_t" -I "$_c" 1 "$@"
+    "$_x" -w -t "$_t" -C "$_c" "$@" 2>/dev/null || "$_x" -w -t "$_t" -I "$_c" 1 "$@"
 }
-ipt_unjump() {
-    _t=$1 _c=$2
-    shift 2
-    rm -f "$W/iptables-save"   # the listing no longer says what is there
-    while iptables -w -t "$_t" -C "$_c" "$@" 2>/dev/null; do iptables -w -t "$_t" -D "$_c" "$@" || break; done
+xt_unjump() {
+    _x=$1 _t=$2 _c=$3
+    shift 3
+    rm -f "$W/$_x-save"   # the listing no longer says what is there
+    while "$_x" -w -t "$_t" -C "$_c" "$@" 2>/dev/null; do "$_x" -w -t "$_t" -D "$_c" "$@" || break; done
 }
-ipt_drop_chain() { iptables -w -t "$1" -F "$2" 2>/dev/null && iptables -w -t "$1" -X "$2" 2>/dev/null; return 0; }
+xt_drop_chain() { "$1" -w -t "$2" -F "$3" 2>/dev/null && "$1" -w -t "$2" -X "$3" 2>/dev/null; return 0; }
 # iptables-nft makes a table on first use: one that did not exist before netc
-# (TREE/prev: ipt-tables) is removed again when netc leaves it empty.
-ipt_forget_tables() {
-    iptables -V 2>/dev/null | grep -q nf_tables && have nft || return 0
-    _had=$(prev_of "$TREE" ipt-tables)
+# (TREE/prev: ipt-tables, ip6t-tables) is removed again when netc leaves it empty.
+ipt_forget_tables() { xt_forget_tables iptables ip ipt-tables; }
+ip6t_forget_tables() { xt_forget_tables ip6tables ip6 ip6t-tables; }
+xt_forget_tables() {  # TOOL NFT-FAMILY PREV-KEY
+    "$1" -V 2>/dev/null | grep -q nf_tables && have nft || return 0
+    _had=$(prev_of "$TREE" "$3")
     for _t in filter nat; do
         case ",$_had," in *",$_t,"*) continue ;; esac
-        if ! iptables-save -t "$_t" 2>/dev/null | grep -q '^-A\|^:[A-Z-]* - '; then nft delete table ip "$_t" 2>/dev/null; fi
+        if ! "$1-save" -t "$_t" 2>/dev/null | grep -q '^-A\|^:[A-Z-]* - '; then nft delete table "$2" "$_t" 2>/dev/null; fi
+    done
+    return 0
+}
+
+# ra_warning: IPv6 forwarding is about to be turned on. The kernel then ignores router
+# advertisements on every interface whose accept_ra is 1: one that takes its IPv6 default
+# route or addresses from them loses them when they expire. Name each (accept_ra=2 keeps
+# them). `netc apply` has said so already (netc doctor's accept-ra-lost).
+ra_warning() {
+    [ "$(cat /proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null)" = 0 ] && [ -z "${NETC_DOCTOR_RAN:-}" ] || return 0
+    { ip -6 -o route show proto ra 2>/dev/null | awk '{ for (i = 1; i < NF; i++) if ($i == "dev") print $(i + 1) }'
+      ip -6 -o addr show dynamic 2>/dev/null | awk '{ print $2 }'; } | sort -u |
+    while IFS= read -r _if; do
+        [ "$(cat "/proc/sys/net/ipv6/conf/$_if/accept_ra" 2>/dev/null)" = 1 ] || continue
+        [ "$(cat "/proc/sys/net/ipv6/conf/$_if/forwarding" 2>/dev/null)" = 0 ] || continue
+        say "warning: $_if takes its IPv6 route or addresses from router advertisements (accept_ra=1), which" \
+            "IPv6 forwarding makes the kernel ignore: they expire. Keep them with: sysctl -w net.ipv6.conf.$_if.accept_ra=2"
     done
     return 0
 }
@@ -595,7 +624,8 @@ foreign_drops() {  # TREE
     [ -n "$_fw" ] || return 0
     nft list chains 2>/dev/null | awk -v mine="$_fw" '
         /^table / { t = $2 " " $3 }
-        /hook forward/ && /policy drop/ && t != "ip netc" && !(mine == "iptables" && t == "ip filter") { print t }' |
+        /hook forward/ && /policy drop/ && t != "inet netc" && t != "ip netc" &&
+            !(mine == "iptables" && (t == "ip filter" || t == "ip6 filter")) { print t }' |
         sort -u | while IFS= read -r _t; do
             say "warning: table $_t drops forwarded packets by default (policy drop on its forward hook);" \
                 "what netc accepts may still be dropped there"
@@ -604,7 +634,8 @@ foreign_drops() {  # TREE
 
 firewall_check() {  # TREE: the kernel accepts the rules of TREE's firewall object
     case $(awk '/^firewall / { print $2; exit }' "$1/objects") in
-        iptables) iptables-restore -w --test --noflush < "$1/rules.v4" ;;
+        iptables) iptables-restore -w --test --noflush < "$1/rules.v4" &&
+                  { [ ! -f "$1/rules.v6" ] || ip6tables-restore -w --test --noflush < "$1/rules.v6"; } ;;
         nftables) nft -c -f "$1/rules.nft" ;;
     esac
 }
@@ -616,7 +647,7 @@ firewall_check() {  # TREE: the kernel accepts the rules of TREE's firewall obje
 #   TAG link IF | TAG link IF kind=K | mtu=N | mac=M | state=up|down | master=B|- | hairpin=on|off
 #   TAG addr IF CIDR | TAG ip IP IF | TAG route DEST [via GW] dev IF
 #   file PATH CRC SIZE | src new|old PATH CRC SIZE (a file of the tree, or of the record)
-#   firewall BACKEND DIGEST | ipt-tables T,T
+#   firewall BACKEND DIGEST | ipt-tables T,T | ip6t-tables T,T
 # TAG is `host` or `ns:NAME`. One `ip` lists the host's links and addresses,
 # one each namespace (in lanes); one cksum reads the files; one listing the firewall.
 observe() {
@@ -631,8 +662,9 @@ observe() {
         $2 == "sysctl" { print $3 > (d "/sysctl"); next }
         $2 == "file" { print $3 > (d "/file"); print $4 > (d "/src"); next }
         $2 == "path" { print $3 > (d "/path"); if (KIND == "netns") via[ID] = $3; next }
-        $2 == "firewall" { print $3, $6 > (d "/firewall"); next }
+        $2 == "firewall" { print $3, $6, $7 > (d "/firewall"); next }
         PH == "prev" && $2 == "ipt-tables" { print "iptables tables" > (d "/firewall"); next }
+        PH == "prev" && $2 == "ip6t-tables" { print "ip6tables tables" > (d "/firewall"); next }
         # a namespace given by a path that netc has not listed yet is entered through that path
         END { for (n in ns) print n, (n in via) ? via[n] : "-" > (d "/ns") }
     ' "$_t/objects"
@@ -695,7 +727,7 @@ $3 == "inet" || $3 == "inet6" { print "host addr " $2 " " $4; a = $4; sub(/\/.*/
 # one process: `netc apply` and `netc plan` give netc.host.observe.) (brief output: `ip -o` would look up
 # the name of every namespace, a read of all of them, for each veth).
 observe_ns() {
-    printf 'link show\naddr show\nroute show\n' > "$2/cmds"
+    printf 'link show\naddr show\nroute show table all\n' > "$2/cmds"   # all: both families' routes
     A_D=$2 awk -v lanes="$LANES" -v nsenter="$HAVE_NSENTER" 'BEGIN { d = ENVIRON["A_D"] } {
         f = d "/lane" ((NR - 1) % lanes)
         print "echo \"@ " $1 "\"" > f
@@ -718,6 +750,7 @@ observe_ns() {
             n = $1; sub(/@.*/, "", n); addrs++
             for (i = 3; i <= NF; i++) { print t " addr " n " " $i; a = $i; sub(/\/.*/, "", a); print t " ip " a " " n }
             next }
+        / table /  { next }             # a route of a table other than main (local, ...)
         {                               # a route: [TYPE] DEST [via GW] dev IF ...
             i = 1; if ($1 ~ /^(unicast|local|broadcast|multicast|anycast|blackhole|unreachable|prohibit|throw)$/) i = 2
             r = t " route " $i
@@ -727,34 +760,45 @@ observe_ns() {
 
 # observe_firewall LIST DIR: a digest of what netc owns in the firewall as it is
 # listed now. iptables: netc's chains and the jumps into them (in order: rule
-# order counts); nftables: netc's table, its words sorted (a set lists its
-# elements in no fixed order). Also, for iptables, the tables that exist.
+# order counts), in ip6tables' tables too for a tree with rules.v6 (`v6`);
+# nftables: netc's table, its words sorted (a set lists its elements in no fixed
+# order). Also, for iptables and ip6tables, the tables that exist.
 observe_firewall() {
-    while IFS=' ' read -r _b _what <&3; do
+    while IFS=' ' read -r _b _what _six <&3; do
         case $_b in
-            iptables)
-                if [ ! -f "$2/ipt.save" ]; then
-                    { iptables-save -w 2>/dev/null || iptables-save 2>/dev/null; } > "$2/ipt.save"
-                    cp "$2/ipt.save" "$W/iptables-save"   # for ipt_jump, later in this run
-                fi
+            iptables|ip6tables)
+                xt_listing "$_b" "$2"
                 if [ "$_what" = tables ]; then
-                    echo "ipt-tables $(sed -n 's/^\*//p' "$2/ipt.save" | sort | paste -sd, -)"
+                    echo "$([ "$_b" = iptables ] && echo ipt || echo ip6t)-tables $(sed -n 's/^\*//p' "$2/$_b.save" | sort | paste -sd, -)"
                     continue
                 fi
-                _fp=$(awk -v chains="${_what#chains=}" '
-                    BEGIN { n = split(chains, c, ","); for (i = 1; i <= n; i++) own[c[i]] }
-                    /^\*/ { t = substr($0, 2); next }
-                    /^:/ { if (substr($1, 2) in own) print t, $1, $2; next }
-                    /^-A / { if ($2 in own) { print t, $0; next }
-                             for (i = 3; i < NF; i++) if (($i == "-j" || $i == "-g") && ($(i + 1) in own)) { print t, $0; next } }
-                    ' "$2/ipt.save" | cksum | tr ' ' -)
+                _fp=$(xt_fingerprint "${_what#chains=}" "$2/iptables.save")
+                if [ "$_six" = v6 ]; then
+                    xt_listing ip6tables "$2"
+                    _fp="$_fp+$(xt_fingerprint "${_what#chains=}" "$2/ip6tables.save")"
+                fi
                 echo "firewall iptables $_fp" ;;
             nftables)
-                if nft list table ip "${_what#table=}" > "$2/nft.list" 2>/dev/null; then
+                _tb=${_what#table=}
+                if nft list table "${_tb%/*}" "${_tb#*/}" > "$2/nft.list" 2>/dev/null; then
                     echo "firewall nftables $(tr ',{} \t' '\n\n\n\n\n' < "$2/nft.list" | grep . | sort | cksum | tr ' ' -)"
                 fi ;;
         esac
     done 3< "$1"
+}
+xt_listing() {  # TOOL DIR: TOOL-save once a run, in DIR and, for xt_jump, in W
+    [ ! -f "$2/$1.save" ] || return 0
+    { "$1-save" -w 2>/dev/null || "$1-save" 2>/dev/null; } > "$2/$1.save"
+    cp "$2/$1.save" "$W/$1-save"
+}
+xt_fingerprint() {  # CHAINS FILE: netc's chains and the jumps into them, as a listing shows them
+    awk -v chains="$1" '
+        BEGIN { n = split(chains, c, ","); for (i = 1; i <= n; i++) own[c[i]] }
+        /^\*/ { t = substr($0, 2); next }
+        /^:/ { if (substr($1, 2) in own) print t, $1, $2; next }
+        /^-A / { if ($2 in own) { print t, $0; next }
+                 for (i = 3; i < NF; i++) if (($i == "-j" || $i == "-g") && ($(i + 1) in own)) { print t, $0; next } }
+        ' "$2" | cksum | tr ' ' -
 }
 
 # ------------------------------------------------------------------ diff
@@ -838,11 +882,12 @@ diff_objects() {
             for (i = 2; i <= m; i++) { split(ln[i], x, " ")
                 if (x[1] == "want" && x[2] == "file" && (x[3] in F_file)) NEXTPREV["file:" x[3]] = "saved" }
             return }
-        p = (what == "ipt-tables") ? what : what ":" arg
+        p = (what == "ipt-tables" || what == "ip6t-tables") ? what : what ":" arg
         if (key in OLD) { if (p in PREV) NEXTPREV[p] = PREV[p]; return }
         if (what == "sysctl" && (("sysctl " arg) in HAVE)) NEXTPREV[p] = HAVE["sysctl " arg]
         else if (what == "lo" && (("ns:" arg " link lo state=down") in F)) NEXTPREV[p] = "down"
         else if (what == "ipt-tables" && IPT != "") NEXTPREV[p] = IPT
+        else if (what == "ip6t-tables" && IPT6 != "") NEXTPREV[p] = IPT6
     }
     # The objects, old (the record) and new: the text of each (its `from` line
     # aside), and, of the new ones, the lines the comparison reads.
@@ -870,6 +915,7 @@ diff_objects() {
         if ($1 == "src") { F_src[$2 " " $3] = $4 " " $5; next }
         if ($1 == "firewall") { FW[$2] = $3; next }
         if ($1 == "ipt-tables") { IPT = $2; next }
+        if ($1 == "ip6t-tables") { IPT6 = $2; next }
         if ($1 == "sysctl") { HAVE["sysctl " $2] = $3; next }
         if ($2 == "ip") { IPDEV[$1 " ip " $3] = $4; next }
         if ($2 == "link" && NF == 4 && index($4, "=")) { a = $4; v = a; sub(/=.*/, "", a); sub(/^[^=]*=/, "", v)
@@ -1022,7 +1068,7 @@ execute() {
 # for a later run to tell drift from netc's own rules.
 note_firewall() {
     mkdir -p "$W/fw" &&
-        awk '$1 == "want" && $2 == "firewall" { print $3, $6 }' "$STATE/next/objects" > "$W/fw/look" &&
+        awk '$1 == "want" && $2 == "firewall" { print $3, $6, $7 }' "$STATE/next/objects" > "$W/fw/look" &&
         observe_firewall "$W/fw/look" "$W/fw" > "$STATE/next/seen.new" &&
         mv "$STATE/next/seen.new" "$STATE/next/seen" && rm -rf "$W/fw"
 }
@@ -1030,12 +1076,13 @@ note_firewall() {
 # stage NEW: what the record keeps of NEW, copied to $STATE/next before
 # anything is read of it: the run works on this copy (a tree compiled again
 # while apply runs changes nothing of the run), and it becomes the record: the
-# objects, the rules, the container files, the engine and teardown.sh (so that
+# objects, the rules (rules.v4 and rules.v6, or rules.nft), the container files, the engine and teardown.sh (so that
 # `sh $STATE/current/teardown.sh` works without the output tree).
 stage() {
     rm -rf "$STATE/next" && mkdir "$STATE/next" &&
         cp "$1/objects" "$1/netc-lib.sh" "$1/teardown.sh" "$STATE/next/" &&
         { [ ! -f "$1/rules.v4" ] || cp "$1/rules.v4" "$STATE/next/"; } &&
+        { [ ! -f "$1/rules.v6" ] || cp "$1/rules.v6" "$STATE/next/"; } &&
         { [ ! -f "$1/rules.nft" ] || cp "$1/rules.nft" "$STATE/next/"; } &&
         { [ ! -d "$1/containers" ] || cp -R "$1/containers" "$STATE/next/containers"; }
 }

@@ -31,7 +31,7 @@ def _observer() -> dict[str, str]:
     return {"NETC_OBSERVE_NS": f"{sys.executable} -m netc.host.observe"}
 
 
-def _run_script(script: str, verb: str) -> int:
+def _run_script(script: str, verb: str, env: dict[str, str] | None = None) -> int:
     """Run OUT/apply.sh or OUT/teardown.sh with a progress line and its report.
 
     The script runs in a session of its own, and SIGINT, SIGTERM and SIGHUP to netc are
@@ -42,7 +42,7 @@ def _run_script(script: str, verb: str) -> int:
     import subprocess
     from ..prove.progress import Progress
     line = Progress(sys.stderr)
-    env = {**os.environ, "NETC_PROGRESS": "1", **_observer()}
+    env = {**os.environ, "NETC_PROGRESS": "1", **_observer(), **(env or {})}
     proc = subprocess.Popen(["sh", script], stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     passed: set[int] = set()
 
@@ -80,13 +80,14 @@ def _run_script(script: str, verb: str) -> int:
     return 0 if rc == 0 else 1
 
 
-def _doctor_first(out: str, strict: bool) -> int | None:
+def _doctor_first(out: str, strict: bool) -> tuple[int | None, bool]:
     """apply's first step, before apply.sh changes anything: netc doctor's findings as
     warnings; with --strict any finding, or a host or OUT doctor cannot read, is an error and
     apply.sh does not run (exit 2). Skipped without root (apply.sh says so itself) and for a
-    folder without netc.json (unless --strict)."""
+    folder without netc.json (unless --strict). Also whether doctor checked the host (then
+    apply.sh leaves out the warnings doctor gives)."""
     if not os.path.isfile(os.path.join(out, "apply.sh")) or os.geteuid() != 0:
-        return None
+        return None, False
     from ..host import doctor
     lead = "netc: error: " if strict else "netc: warning: "
     try:
@@ -96,19 +97,21 @@ def _doctor_first(out: str, strict: bool) -> int | None:
             raise UserError(f"apply --strict: doctor cannot check this host: {exc}; nothing was changed") from None
         if os.path.exists(os.path.join(out, "netc.json")):
             sys.stderr.write(f"{lead}doctor cannot check this host: {exc}\n")
-        return None
+        return None, False
     sys.stderr.write(doctor.render(found, prefix=lead))
     if found and strict:
         sys.stderr.write(f"netc: error: apply --strict: netc doctor found {len(found)} problem(s) on this host; "
                          "nothing was changed\n")
-        return 2
-    return None
+        return 2, True
+    return None, True
 
 
 def cmd_apply(args) -> int:
     script = _script(args.out, "apply.sh")
-    stop = _doctor_first(args.out, args.strict)
-    return stop if stop is not None else _run_script(script, "apply")
+    stop, checked = _doctor_first(args.out, args.strict)
+    if stop is not None:
+        return stop
+    return _run_script(script, "apply", {"NETC_DOCTOR_RAN": "1"} if checked else None)
 
 
 def cmd_teardown(args) -> int:

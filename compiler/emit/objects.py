@@ -34,7 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import ir
-from ..values import NetKind
+from ..values import NetKind, address_text
 from ..quote import sh_comment, sh_word
 from .templates import short_hash
 
@@ -62,6 +62,8 @@ class BridgeView:
     address: str
     mtu: int
     mac: str
+    cidr6: str | None = None      # the IPv6 gateway with the prefix (a bridge with IPv6)
+    address6: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class SysctlView:
     value: str
     origin: str
     bridge: str | None      # a conf/BRIDGE/ key: made after its bridge
+    ra_warning: bool = False  # IPv6 forwarding: say which interfaces lose their router advertisements
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,8 @@ class ContainerView:
     mac: str | None
     cidr: str | None
     gateway: str | None
+    cidr6: str | None = None      # a container on a bridge with IPv6
+    gateway6: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +127,22 @@ def sysctl_path(key: str) -> tuple[str, str | None]:
     return key.replace(".", "/"), None
 
 
+# Sysctls of the whole host (not of one of netc's bridges): plan says so beside their spec line.
+IPV6_FORWARDING = "net/ipv6/conf/all/forwarding"
+
+
 def views(network: ir.Network) -> dict:
     """The data templates/objects.j2 lays out: bridges, sysctls, containers, p2p links."""
     bridges = [BridgeView(b.name, sh_comment(str(b.origin)), b.external, b.cidr, str(b.address), b.mtu,
-                          bridge_mac(b.address)) for b in network.bridges]
+                          bridge_mac(b.address), b.cidr6, address_text(b.address6) if b.address6 else None)
+               for b in network.bridges]
     names = {b.name for b in network.bridges}
     sysctls = []
     for s in network.sysctls:
         path, dev = sysctl_path(s.key)
-        sysctls.append(SysctlView(path, s.value, sh_comment(str(s.origin)), dev if dev in names else None))
+        mine = dev if dev in names else None
+        origin = sh_comment(str(s.origin) if mine else f"host-wide: {s.origin}")
+        sysctls.append(SysctlView(path, s.value, origin, mine, path == IPV6_FORWARDING and s.value == "1"))
     containers = []
     for c in network.containers:
         if c.mode not in (NetKind.BRIDGE, NetKind.NONE):
@@ -143,9 +155,11 @@ def views(network: ir.Network) -> dict:
             how = "path"
         origin = sh_comment(str(c.origin))
         if c.mode is NetKind.BRIDGE:
+            six = (f"{address_text(c.address6)}/{c.prefixlen6}", address_text(c.gateway6)) \
+                if c.address6 is not None else (None, None)
             containers.append(ContainerView(c.name, origin, c.netns, how, c.netns_path or "", sh_word(c.netns_path or ""),
                                             c.host_veth, c.bridge, c.mtu, str(c.mac), f"{c.address}/{c.prefixlen}",
-                                            str(c.gateway)))
+                                            str(c.gateway), *six))
         else:
             containers.append(ContainerView(c.name, origin, c.netns, how, c.netns_path or "", sh_word(c.netns_path or ""),
                                             None, None, None, None, None, None))
@@ -156,8 +170,11 @@ def views(network: ir.Network) -> dict:
             "containers": containers, "p2ps": p2ps}
 
 
-def firewall_view(backend: str, rules_file: str, rules_text: str, runtime: dict) -> dict:
+def firewall_view(backend: str, rules: dict[str, str], runtime: dict) -> dict:
     """The firewall object: what its backend's load and removal commands name (its `runtime`:
     iptables, the jumps into netc's chains and the chains; nftables, the table), and a digest of
-    the rules, so that a change of the rules is a change of the object."""
-    return {"backend": backend, "rules": rules_file, "digest": short_hash(rules_text), **runtime}
+    the rules, so that a change of the rules is a change of the object. RULES: file -> text
+    (iptables: rules.v4, and rules.v6 when a bridge has IPv6)."""
+    first = next(iter(rules))
+    return {"backend": backend, "rules": first, "v6": "rules.v6" in rules, "files": list(rules),
+            "digest": short_hash(*rules.values()), **runtime}

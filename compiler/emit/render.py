@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 
 from .. import __version__, ir
-from ..backends import for_network
+from ..backends import for_network, nftables
 from ..values import NetKind
 from .files import container_files
 from .fork import Forked
@@ -54,15 +54,15 @@ def render(network: ir.Network, backend: str = "iptables", jobs: int | None = No
         renderer = for_network(network, backend)
         fw = renderer.render(network)
         out: dict[str, str] = {}
-        firewall = None
-        for name, f in fw.files.items():   # one rules file, or none (iptables false): the firewall object
-            out[name] = template(f.template, spec=network.spec, **f.context)
-            firewall = firewall_view(renderer.NAME, name, out[name], renderer.runtime())
+        rules: dict[str, str] = {}
+        for name, f in fw.files.items():   # rules.v4 (and rules.v6), rules.nft, or none (iptables false)
+            out[name] = rules[name] = template(f.template, spec=network.spec, **f.context)
+        firewall = firewall_view(renderer.NAME, rules, renderer.runtime()) if rules else None
         counts = {"bridges": len(network.bridges), "p2ps": len(network.p2ps),
                   "containers": sum(1 for c in network.containers if c.mode in (NetKind.BRIDGE, NetKind.NONE)),
                   "rules": fw.count}
         common = {"version": __version__, "spec": network.spec}
-        out["netc-lib.sh"] = template("netc-lib.sh.j2", **common)
+        out["netc-lib.sh"] = template("netc-lib.sh.j2", **common, **nftables.runtime())  # its table, in any tree
         out["apply.sh"] = template("apply.sh.j2", **common, counts=counts)
         out["teardown.sh"] = template("teardown.sh.j2", **common)
         out["objects"] = template("objects.j2", **common, **views(network), firewall=firewall)

@@ -98,18 +98,20 @@ def facts(tag: str) -> list[str]:
             addr, name = _ip(family, raw), names.get(index, str(index))
             lines.append(f"{tag} addr {name} {addr}/{prefixlen}")
             lines.append(f"{tag} ip {addr} {name}")
-        for msg, off in _dump(sock, RTM_GETROUTE, struct.pack("=BBBBBBBBI", socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0), 3):
+        # Both families' routes (an IPv6 container has its default route in each).
+        for msg, off in _dump(sock, RTM_GETROUTE, struct.pack("=BBBBBBBBI", socket.AF_UNSPEC, 0, 0, 0, 0, 0, 0, 0, 0), 3):
             family, dst_len, _src, _tos, table, _proto, _scope, _rtype, _flags = \
                 struct.unpack_from("=BBBBBBBBI", msg, off)
             a = _attrs(msg, off + 12)
             if RTA_TABLE in a:
                 table = struct.unpack("=I", a[RTA_TABLE])[0]
-            if table != RT_TABLE_MAIN:
+            if table != RT_TABLE_MAIN or family not in (socket.AF_INET, socket.AF_INET6):
                 continue
             if dst_len == 0:
                 dest = "default"
             else:
-                dest = _ip(family, a[RTA_DST]) + ("" if dst_len == 32 else f"/{dst_len}")
+                dest = _ip(family, a[RTA_DST]) + ("" if dst_len == (32 if family == socket.AF_INET else 128)
+                                                  else f"/{dst_len}")
             line = f"{tag} route {dest}"
             if RTA_GATEWAY in a:
                 line += f" via {_ip(family, a[RTA_GATEWAY])}"

@@ -109,8 +109,9 @@ class Sandbox:
         sh("ip", "-n", self.outside, "addr", "add", f"{OUTSIDE_IP6}/64", "dev", "eth0", "nodad")
         sh("ip", "-n", self.outside, "link", "set", "eth0", "up")
         # Make the tables a real host has, so before/after snapshots compare like for like.
-        in_ns(self.host, "iptables", "-w", "-t", "filter", "-L", "-n")
-        in_ns(self.host, "iptables", "-w", "-t", "nat", "-L", "-n")
+        for tool in ("iptables", "ip6tables"):
+            in_ns(self.host, tool, "-w", "-t", "filter", "-L", "-n")
+            in_ns(self.host, tool, "-w", "-t", "nat", "-L", "-n")
 
     # ------------------------------------------------------------ apply
     def env(self, **extra: str) -> dict[str, str]:
@@ -157,20 +158,24 @@ class Sandbox:
     def snapshot(self) -> str:
         """Everything apply may change, as text: equal text, equal state."""
         parts = []
-        ipt = in_ns(self.host, "iptables-save").stdout
-        parts.append("\n".join(l for l in ipt.splitlines() if not l.startswith("#")))
+        for tool in ("iptables-save", "ip6tables-save"):
+            ipt = in_ns(self.host, tool).stdout
+            parts.append("\n".join(l for l in ipt.splitlines() if not l.startswith("#")))
         ruleset = in_ns(self.host, "nft", "list", "ruleset", check=False).stdout if shutil.which("nft") else ""
         parts.append(_in_order(re.sub(r"counter packets \d+ bytes \d+", "counter", ruleset)))
         parts.append(self.links())
         # "linkdown" follows the carrier of the route's device, not configuration.
-        parts.append(sh("ip", "-n", self.host, "route", "show").stdout.replace(" linkdown", ""))
+        for family in ("-4", "-6"):
+            parts.append(sh("ip", family, "-n", self.host, "route", "show").stdout.replace(" linkdown", ""))
         names = sorted(leftover(self.prefix))
         parts.append("\n".join(names))
         inside = [n for n in names if n not in (self.host, self.outside)]
         parts.append(self.inside(inside))
-        keys = ["net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables"]
+        keys = ["net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables",
+                "net/ipv6/conf/all/forwarding", "net/ipv6/conf/default/forwarding"]
         links = json.loads(sh("ip", "-j", "-n", self.host, "link", "show").stdout)
         keys += sorted(f"net/ipv4/conf/{l['ifname']}/route_localnet" for l in links)
+        keys += sorted(f"net/ipv6/conf/{l['ifname']}/{k}" for l in links for k in ("forwarding", "accept_ra"))
         values = in_ns(self.host, "sh", "-c", 'for k; do printf "%s=%s\\n" "$k" "$(cat /proc/sys/$k)"; done',
                        "-", *keys).stdout
         parts.append(values)
@@ -185,7 +190,7 @@ class Sandbox:
         return "\n----\n".join(parts)
 
     def inside(self, names: list[str]) -> str:
-        """Inside each namespace of NAMES: its links, addresses and routes, as configuration.
+        """Inside each namespace of NAMES: its links, addresses and routes (IPv4 and IPv6), as configuration.
 
         As links() leaves out what the kernel derives, and the random MACs of the
         p2p pairs netc makes (eth0 and lo keep theirs). One `ip -j -batch` per
@@ -194,7 +199,7 @@ class Sandbox:
         import threading
         lanes = [names[i::4] for i in range(4)]
         outs = [""] * 4
-        loop = ('for ns; do echo "@ $ns"; printf "link show\\naddr show\\nroute show\\n" | '
+        loop = ('for ns; do echo "@ $ns"; printf "link show\\naddr show\\nroute show table all\\n" | '
                 f'nsenter --net={NETNS_DIR}/"$ns" ip -j -d -batch - 2>/dev/null; done')
 
         def run(i: int) -> None:
@@ -232,6 +237,7 @@ class Sandbox:
                 mac = link.get("address") if name in ("eth0", "lo") else "-"
                 out.append(f"  {name} kind={kind} flags={','.join(flags)} mtu={link.get('mtu')} mac={mac} "
                            f"addr={','.join(inet.get(name, []))}")
+            routes = [r for r in routes if "table" not in r]   # the main table's, of both families
             for r in sorted(routes, key=lambda r: (r.get("dst", ""), r.get("dev", ""))):
                 out.append(f"  route {r.get('dst')} via={r.get('gateway', '-')} dev={r.get('dev')} "
                            f"scope={r.get('scope', '-')} proto={r.get('protocol', '-')}")

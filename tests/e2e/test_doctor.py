@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -271,3 +272,63 @@ def test_doctor_errors_are_clear(tmp_path):
     (tmp_path / "netc.json").write_text("{oops")
     r = netc("doctor", str(tmp_path))
     assert r.returncode == 2 and "cannot be read" in r.stderr and "Traceback" not in r.stderr
+
+
+# ------------------------------------------------------------------ router advertisements
+# IPv6 forwarding (a spec with IPv6) makes the kernel ignore router advertisements where
+# accept_ra is 1. Real advertisements, sent from the outside namespace: before apply the host
+# takes a default route from them; apply names the interface; with forwarding on the kernel
+# ignores them; with the fix (accept_ra=2) it takes them again.
+
+SPEC6 = "daemon { ipv6 true; fixed-cidr-v6 2001:db8:1::/64 }\ncontainer web { publish 8080:80 }\n"
+ADVERTISE = r"""
+import socket, struct, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, socket.if_nametoindex("eth0"))
+# type 134, code 0, checksum (the kernel's), hop limit 64, no flags, router lifetime 1800 s
+s.sendto(struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 1800, 0, 0), ("ff02::1", 0, 0, socket.if_nametoindex("eth0")))
+"""
+
+
+def _advertise(box) -> str:
+    """Send one router advertisement to the host; the host's default IPv6 route on ext0 after it."""
+    sh("ip", "netns", "exec", box.outside, sys.executable, "-c", ADVERTISE)
+    for _ in range(20):
+        routes = sh("ip", "-6", "-n", box.host, "route", "show", "default").stdout
+        if "proto ra" in routes:
+            return routes
+        time.sleep(0.05)
+    return sh("ip", "-6", "-n", box.host, "route", "show", "default").stdout
+
+
+def test_router_advertisements_lost_to_forwarding_are_named(sandbox, tmp_path):
+    out, _ = compile_for(sandbox, tmp_path, SPEC6)
+    assert "proto ra" in _advertise(sandbox)            # the host takes its IPv6 default route from them
+    rc, found = doctor(sandbox, out)
+    f = named(found, "accept-ra-lost", "ext0")
+    assert "net.ipv6.conf.ext0.accept_ra=2" in " ".join(f["fix"])
+
+    # sh apply.sh says so itself (the engine's check, before it turns forwarding on) ...
+    r = sandbox.apply(out)
+    assert r.returncode == 0, r.stderr
+    assert "warning: ext0 takes its IPv6 route or addresses from router advertisements (accept_ra=1)" in r.stderr
+    assert "net.ipv6.conf.ext0.accept_ra=2" in r.stderr
+    # ... and forwarding on, the kernel ignores the advertisements from now on.
+    assert in_ns(sandbox.host, "cat", "/proc/sys/net/ipv6/conf/all/forwarding").stdout.strip() == "1"
+    sh("ip", "-6", "-n", sandbox.host, "route", "del", "default", "dev", "ext0")
+    assert "proto ra" not in _advertise(sandbox)
+    assert sandbox.teardown(out).returncode == 0
+    assert in_ns(sandbox.host, "cat", "/proc/sys/net/ipv6/conf/all/forwarding").stdout.strip() == "0"
+
+    # netc apply: doctor's finding, once (apply.sh leaves its own out).
+    assert "proto ra" in _advertise(sandbox)
+    r = netc_in(sandbox, "apply", str(out))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("ext0") >= 1 and "[accept-ra-lost" in r.stderr and "(accept_ra=1), which" not in r.stderr
+    # The fix as doctor prints it: advertisements count again, with forwarding on.
+    run_fix(sandbox, f)
+    sh("ip", "-6", "-n", sandbox.host, "route", "del", "default", "dev", "ext0")
+    assert "proto ra" in _advertise(sandbox)
+    assert doctor(sandbox, out) == (0, [])
+    assert sandbox.teardown(out).returncode == 0

@@ -39,9 +39,16 @@ def topologies(draw):
     n = draw(st.integers(2, 5))
     names = [f"c{i}" for i in range(n)]
     two = draw(st.booleans())
-    lines = [f"daemon {{ icc {str(draw(st.booleans())).lower()}; ip-masq {str(draw(st.booleans())).lower()} }}"]
+    # Dual stack half the time: the default bridge, and br1 either with IPv6 of its own or IPv4 only.
+    dual = draw(st.booleans())
+    v6 = "; ipv6 true; fixed-cidr-v6 2001:db8:1::/64" if dual else ""
+    lines = [f"daemon {{ icc {str(draw(st.booleans())).lower()}; ip-masq {str(draw(st.booleans())).lower()}{v6} }}"]
+    br1_v6 = ""
+    if dual and two:
+        br1_v6 = draw(st.sampled_from(["; fixed-cidr-v6 fd00:77::/120", "; ipv6 false"]))
     if two:
-        lines.append(f"bridge br1 {{ bip 10.77.0.1/24; icc {str(draw(st.booleans())).lower()} }}")
+        lines.append(f"bridge br1 {{ bip 10.77.0.1/24; icc {str(draw(st.booleans())).lower()}{br1_v6} }}")
+    has_v6 = {"bridge": dual, "br1": dual and "fixed-cidr-v6" in br1_v6}
     bridge_of, port = {}, 8000
     for i, name in enumerate(names):
         opts = []
@@ -61,12 +68,15 @@ def topologies(draw):
                 opts.append("net br1")
             for p in draw(st.lists(st.sampled_from(["80", "443/tcp", "53/udp", "7000-7001"]), max_size=2, unique=True)):
                 opts.append(f"expose {p}")
-            for form in draw(st.lists(st.sampled_from(["explicit", "local", "drawn", "udp", "range"]), max_size=2,
-                                      unique=True)):
+            forms = ["explicit", "local", "drawn", "udp", "range", "any4"] + (["any6", "host6", "drawn6"]
+                                                                                if has_v6[mode] else [])
+            for form in draw(st.lists(st.sampled_from(forms), max_size=2, unique=True)):
                 port += 10
                 opts.append({"explicit": f"publish {port}:80", "local": f"publish 127.0.0.1:{port}:81",
                              "drawn": "publish 82", "udp": f"publish {port}:53/udp",
-                             "range": f"publish {port}-{port + 1}:90-91"}[form])
+                             "range": f"publish {port}-{port + 1}:90-91", "any4": f"publish 0.0.0.0:{port}:83",
+                             "any6": f"publish [::]:{port}:84", "host6": f"publish [2001:db8:ff::1]:{port}:85/udp",
+                             "drawn6": "publish [::]::86"}[form])
             if draw(st.booleans()):
                 opts.append("publish-all")
             peers = [x for x in names[:i] if bridge_of.get(x) == mode]
