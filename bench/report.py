@@ -340,6 +340,19 @@ def report(res: dict, made: list[str]) -> str:
         if made and "plots/apply.png" in made:
             out += ["![apply](plots/apply.png)", ""]
 
+    if "ab" in res:
+        ab = res["ab"]
+        out += ["## Against the engine before, by turns", "",
+                f"`bench/ab.py --other ...`: this build (commit {ab['this_commit']}) and {ab['label']}, run by",
+                f"turns ({ab['runs']} runs each, the order alternating), so that both see the same load on this",
+                f"shared machine (load average {' '.join(ab['loadavg_start'])} at the start, "
+                f"{' '.join(ab['loadavg_end'])} at the end): their ratio is the comparison, where the absolute",
+                "figures above move with the other work on the machine.", "",
+                f"| measurement | this build s | {ab['label']} s | this / that |", "| --- | --- | --- | ---: |"]
+        for name, e in ab["results"].items():
+            out.append(f"| {name} | {cell(e['this'])} | {cell(e['other'])} | {e['ratio']:.2f} |")
+        out.append("")
+
     if "disruption" in res:
         dr = res["disruption"]
         out += ["## No disruption", "",
