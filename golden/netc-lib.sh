@@ -197,6 +197,7 @@ lock() {
 }
 
 unlocked_exit() {  # leave before the lock is ours: only the scratch folder to remove
+    wait 2>/dev/null   # a background check still writing in it
     [ -z "$W" ] || rm -rf "$W"
     exit 1
 }
@@ -1112,6 +1113,7 @@ begin_run() {
     recover
 }
 end_run() {
+    wait 2>/dev/null   # a background check still writing in it
     [ -z "$W" ] || rm -rf "$W"
     release
     trap - INT TERM HUP
@@ -1141,7 +1143,11 @@ netc_apply() {  # OUT [--plan | --plan=raw]
         exit 1
     fi
     NEXT=$STATE/next
+    # Whether the kernel accepts the rules is asked now, beside the reading of the host;
+    # it counts only when the firewall is to be loaded.
+    { firewall_check "$NEXT" > "$W/fwcheck" 2>&1; echo $? > "$W/fwcheck.rc"; } &
     observe "$NEXT" "$W/facts" || { say "error: cannot observe the host"; abort; }
+    wait
     diff_objects "$OLD" "$NEXT" "$W/facts" || { say "error: cannot compare the objects"; abort; }
     if [ -s "$W/conflict" ]; then
         cat "$W/conflict" >&2
@@ -1166,7 +1172,8 @@ netc_apply() {  # OUT [--plan | --plan=raw]
         say "applied: nothing to change ($5 object(s) in place)"
         return 0
     fi
-    if grep -q '^up next firewall ' "$W/exec" && ! firewall_check "$NEXT"; then
+    if grep -q '^up next firewall ' "$W/exec" && [ "$(cat "$W/fwcheck.rc" 2>/dev/null)" != 0 ]; then
+        cat "$W/fwcheck" >&2
         say "error: the kernel does not accept the firewall rules; nothing was changed"
         rm -rf "$NEXT"
         end_run
