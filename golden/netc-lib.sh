@@ -646,7 +646,11 @@ ra_warning() {
 
 # An nftables accept only ends its own base chain: another table whose forward
 # hook drops by default still drops what netc accepts. Say so.
+# Without Python (sh apply.sh alone) this is the one check of other tables;
+# under `netc apply`, netc doctor has judged them rule by rule already
+# (NETC_DOCTOR_RAN), and its verdict is the one printed.
 foreign_drops() {  # TREE
+    [ -z "${NETC_DOCTOR_RAN:-}" ] || return 0
     have nft || return 0
     _fw=$(awk '/^firewall / { print $2; exit }' "$1/objects")
     [ -n "$_fw" ] || return 0
@@ -656,7 +660,7 @@ foreign_drops() {  # TREE
             !(mine == "iptables" && (t == "ip filter" || t == "ip6 filter")) { print t }' |
         sort -u | while IFS= read -r _t; do
             say "warning: table $_t drops forwarded packets by default (policy drop on its forward hook);" \
-                "what netc accepts may still be dropped there"
+                "what netc accepts may still be dropped there (netc doctor tells which flows it breaks, and the fix)"
         done
 }
 

@@ -162,6 +162,15 @@ def test_foreign_nft_forward_drop(sandbox, tmp_path):
     assert doctor(sandbox, out) == (0, [])
     assert traffic(sandbox, net) == FLOWING
     assert sandbox.teardown(out).returncode == 0
+    # apply's warnings are doctor's: after the fix, netc apply warns of nothing (sh apply.sh
+    # alone, without doctor, still points to the table and to netc doctor)
+    r = netc_in(sandbox, "apply", str(out))
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+    assert sandbox.teardown(out).returncode == 0
+    r = sandbox.apply(out)
+    assert r.returncode == 0 and "table inet other drops forwarded packets" in r.stderr \
+        and "netc doctor" in r.stderr, r.stderr
+    assert sandbox.teardown(out).returncode == 0
 
 
 def test_a_bridge_family_table_that_drops_frames(sandbox, tmp_path):
