@@ -27,6 +27,7 @@ class Verdict(str, enum.Enum):
     ACCEPT = "ACCEPT"
     DROP = "DROP"
     JUMP = "JUMP"            # target: a chain
+    RETURN = "RETURN"        # back to the calling chain
     VMAP = "VMAP"            # vmap: (field, map); the map gives JUMP targets
     DNAT = "DNAT"            # to_addr/to_ports, or dnat_map: (fields, map)
     MASQUERADE = "MASQUERADE"
@@ -46,6 +47,7 @@ class Lookup:
     """
     fields: tuple[str, ...]
     set: str
+    negate: bool = False     # `!= @s`: the packet's key is in no element
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,7 @@ class Match:
     lookups: tuple[Lookup, ...] = ()
     family: Family | None = None                   # meta nfproto ipv4|ipv6 (None: the chain's families)
     icmp6: tuple[str, ...] = ()                    # ICMPv6 types (neighbour discovery): no tcp/udp packet matches
+    l3: bool = False                               # IPv4 and IPv6 only (bridge family: not ARP): meta protocol
 
     def implied_family(self) -> Family | None:
         """The family the match is limited to: its own, or that of an address it compares."""

@@ -1,8 +1,8 @@
 """Explain: what the compiled rules do to one packet, rule by rule.
 
 The packet is walked the way the kernel walks it: out of the source namespace
-by its routes; on the host through nat PREROUTING (or nat OUTPUT when the host
-sends it), the routing decision, filter FORWARD, nat POSTROUTING; then to the
+by its routes; on the host through mangle PREROUTING, where publishes' allow-lists
+drop, and nat PREROUTING (or mangle and nat OUTPUT when the host sends it), the routing decision, filter FORWARD, nat POSTROUTING; then to the
 receiver, and the reply's way back through FORWARD. At each hook the walk runs
 the backend's own Ruleset (backends/rules.py), the very objects the backend
 serialized, so explain speaks for the files netc wrote, for either backend.
@@ -113,7 +113,7 @@ class Explainer:
                 return nothing(src, f"has no {family} address: it cannot send {family}")
         else:
             a = IPAddress(src)
-            if a == OUTSIDES[family]:
+            if a == OUTSIDES[family] or a in w.outside_sources:
                 saddr, origin = a, "outside"
             elif a in w.by_address or a in w.p2p_address:
                 origin = w.owner(w.by_address.get(a) or w.p2p_address[a]).name
@@ -172,9 +172,14 @@ class Explainer:
 
     # ---------------------------------------------------------- cases
     def _bridged(self, p: Packet, answer: Answer, steps: list[Step], origin: str) -> Answer:
-        """Container to container on one bridge: br_netfilter runs the hooks, with iif = oif = the bridge."""
+        """Container to container on one bridge: with iptables, br_netfilter runs the IP hooks, with
+        iif = oif = the bridge; with nftables, the bridge family's forward hook, with the two ports."""
         p.oif = p.iif
         target = self.world.by_address.get(p.daddr)
+        if self.backend.NAME == "nftables":
+            return self._bridged_nft(p, answer, steps, origin, target)
+        if self.eval.hook("prerouting", "mangle", p, steps) == "DROP":
+            return self._done(answer, p, steps, "drop", None, "dropped before translation")
         if self.eval.hook("prerouting", "nat", p, steps) == "DROP":
             return self._done(answer, p, steps, "drop", None, "dropped in nat prerouting")
         if self.eval.hook("forward", "filter", p, steps) == "DROP":
@@ -185,6 +190,29 @@ class Explainer:
             return self._done(answer, p, steps, "drop", None, "no such container")
         return self._deliver(p, answer, steps, target)
 
+    def _bridged_nft(self, p: Packet, answer: Answer, steps: list[Step], origin: str, target: str | None) -> Answer:
+        """The bridge family's forward hook, between the sender's port and the receiver's (their
+        host veths); the reply takes the same hook the other way. No translation on the way."""
+        w = self.world
+        if target is None:
+            steps.append(Step("bridge", f"no container has {p.daddr}", verdict="drop"))
+            return self._done(answer, p, steps, "drop", None, "no such container")
+        port = lambda name: w.owner(name).host_veth  # noqa: E731
+        p.iif, p.oif = port(origin), port(target)
+        if self.eval.hook("forward", "bridge", p, steps) == "DROP":
+            return self._done(answer, p, steps, "drop", None, "dropped in the bridge's forward hook")
+        reply = Packet(p.daddr, p.saddr, p.proto, p.dport, p.sport, iif=p.oif, oif=p.iif,
+                       ct=frozenset({"ESTABLISHED"}))
+        sub: list[Step] = []
+        verdict = self.eval.hook("forward", "bridge", reply, sub)
+        for s in sub:
+            s.where = "reply: " + s.where
+        steps.extend(sub)
+        if verdict == "DROP":
+            return self._done(answer, p, steps, "drop", None, "the reply is dropped")
+        steps.append(Step("deliver", f"delivered to {target}, from {p.saddr}", verdict="accept"))
+        return self._done(answer, p, steps, "accept", target)
+
     def _from_host(self, p: Packet, answer: Answer, steps: list[Step]) -> Answer:
         w = self.world
         p.saddr = p.daddr if w.is_local(p.daddr) else HOSTS[p.family]
@@ -192,6 +220,9 @@ class Explainer:
         if route_bridge is not None:
             p.saddr = w.gateway(route_bridge, p.family)
         steps.append(Step("host", f"sent by the host from {p.saddr}"))
+        if self.eval.hook("output", "mangle", p, steps) == "DROP":
+            return self._done(answer, p, steps, "drop", None, "dropped before translation: the source is not "
+                                                                "in the publish's allow-list")
         self.eval.hook("output", "nat", p, steps)
         if w.is_local(p.daddr):
             return self._done(answer, p, steps, "drop", "host", "delivered to the host itself: no publish matched")
@@ -204,6 +235,9 @@ class Explainer:
     def _arrive(self, p: Packet, answer: Answer, steps: list[Step], came_from: str) -> Answer:
         """A packet arriving at the host from an interface: prerouting, route, forward, postrouting."""
         w = self.world
+        if self.eval.hook("prerouting", "mangle", p, steps) == "DROP":
+            return self._done(answer, p, steps, "drop", None, "dropped before translation: the source is not "
+                                                                "in the publish's allow-list")
         self.eval.hook("prerouting", "nat", p, steps)
         if w.is_local(p.daddr):
             if w.is_loopback(p.daddr) and came_from == "outside":

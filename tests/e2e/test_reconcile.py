@@ -108,7 +108,7 @@ def test_drift_is_planned_repaired_and_traffic_holds(sandbox, tmp_path, backend)
          [f"/etc/netns/{ns['web']}/hosts differs from containers/web/hosts"]),
         ("netc's rules flushed",
          (lambda: in_ns(host, "iptables", "-w", "-t", "nat", "-F", "NETC-DNAT")) if backend == "iptables" else
-         (lambda: in_ns(host, "nft", "flush", "chain", "ip", "netc", "publish")),
+         (lambda: in_ns(host, "nft", "flush", "chain", "inet", "netc", "publish")),
          [f"repair  firewall {backend}", f"the {backend} rules of netc differ from what apply loaded"]),
     ]
     for what, act, words in cases:
