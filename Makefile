@@ -38,7 +38,7 @@ venv: $(STAMP)
 	@$(BIN)/netc --version
 
 test: system venv
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto tests
 
 demo: system venv
 	$(BIN)/python examples/demo.py

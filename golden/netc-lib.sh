@@ -1177,13 +1177,34 @@ note_firewall() {
 # while apply runs changes nothing of the run), and it becomes the record: the
 # objects, the rules (rules.v4 and rules.v6, or rules.nft), the container files, the engine and teardown.sh (so that
 # `sh $STATE/current/teardown.sh` works without the output tree).
+# The copy holds a shared flock on OUT, the folder a compile holds exclusively while
+# it swaps the trees: a compile into OUT during apply waits for the copy, or the copy
+# for the compile, and never a mixture of both trees is copied.
 stage() {
+    if ! { { command exec 7< "$1"; } 2>/dev/null && flock -s -w "$LOCK_TIMEOUT" 7; }; then
+        exec 7<&-
+        say "error: cannot read $1: a netc compile into it held it for ${LOCK_TIMEOUT}s; nothing was changed"
+        return 2
+    fi
+    tree_whole "$1" || { exec 7<&-; return 2; }
     rm -rf "$STATE/next" && mkdir "$STATE/next" &&
         cp "$1/objects" "$1/netc-lib.sh" "$1/teardown.sh" "$STATE/next/" &&
         { [ ! -f "$1/rules.v4" ] || cp "$1/rules.v4" "$STATE/next/"; } &&
         { [ ! -f "$1/rules.v6" ] || cp "$1/rules.v6" "$STATE/next/"; } &&
         { [ ! -f "$1/rules.nft" ] || cp "$1/rules.nft" "$STATE/next/"; } &&
         { [ ! -d "$1/containers" ] || cp -R "$1/containers" "$STATE/next/containers"; }
+    _rc=$?
+    exec 7<&-
+    return $_rc
+}
+
+# tree_whole OUT: a compile killed while it swapped OUT's files (its journal is
+# there, not yet committed) left a mixture of two trees: nothing may read it.
+tree_whole() {
+    if [ -e "$1/.netc-tmp/journal" ] && [ ! -e "$1/.netc-tmp/committed" ]; then
+        say "error: $1 is half-written: a netc compile into it was killed while it swapped the files; run netc compile again (nothing was changed)"
+        return 1
+    fi
 }
 
 # stage_values: the values the new record keeps (W/prev.new, from the
@@ -1227,6 +1248,7 @@ netc_apply() {  # OUT [--plan | --plan=raw]
     esac
     MODE=apply
     trap 'say "interrupted"; say "rolled back: nothing had been changed yet"; unlocked_exit' INT TERM HUP
+    tree_whole "$NEW" || exit 1
     _fmt=$(objects_format "$NEW")
     [ "$_fmt" = "$FORMAT" ] || { say "error: $NEW/objects has format $_fmt; this engine reads $FORMAT"; exit 1; }
     preflight_tools "$NEW" || exit 1
@@ -1234,9 +1256,10 @@ netc_apply() {  # OUT [--plan | --plan=raw]
     foreign_drops "$NEW"
     begin_run
     OLD=$(record) || { end_run; exit 1; }
-    if ! stage "$NEW"; then
+    stage "$NEW"; _rc=$?
+    if [ "$_rc" != 0 ]; then
         rm -rf "$STATE/next"
-        say "error: cannot write the record in $STATE (is it full?); nothing was changed"
+        [ "$_rc" = 2 ] || say "error: cannot write the record in $STATE (is it full?); nothing was changed"
         end_run
         exit 1
     fi
@@ -1294,6 +1317,7 @@ netc_apply() {  # OUT [--plan | --plan=raw]
 netc_plan() {  # OUT RAW
     MODE=plan
     NEW=$1
+    tree_whole "$NEW" || exit 2
     _fmt=$(objects_format "$NEW")
     [ "$_fmt" = "$FORMAT" ] || { say "error: $NEW/objects has format $_fmt; this engine reads $FORMAT"; exit 2; }
     preflight_tools "$NEW" || exit 2

@@ -110,6 +110,10 @@ def read_out(path: str) -> Out:
     """OUT/netc.json -> Out; DoctorError when OUT is no output tree of netc compile."""
     if not os.path.isdir(path):
         raise DoctorError(f"{path} is not a folder: give the folder `netc compile -o` wrote")
+    tmp = os.path.join(path, ".netc-tmp")
+    if os.path.exists(os.path.join(tmp, "journal")) and not os.path.exists(os.path.join(tmp, "committed")):
+        raise DoctorError(f"{path} is half-written: a netc compile into it was killed while it swapped the "
+                          "files; run netc compile again")
     file = os.path.join(path, "netc.json")
     try:
         with open(file, encoding="utf-8") as f:

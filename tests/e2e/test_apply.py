@@ -160,3 +160,84 @@ def test_nftables_warns_about_a_foreign_forward_drop(sandbox, tmp_path):
     assert "warning: table inet other drops forwarded packets by default" in r.stderr
     assert sandbox.teardown(out).returncode == 0
     in_ns(sandbox.host, "nft", "delete table inet other")
+
+
+KILLED_COMPILE = """
+import os, sys
+from netc.cli import main
+from netc.emit import tree
+real, calls = os.rename, [0]
+def rename(src, dst, *a, **kw):
+    calls[0] += 1
+    if calls[0] == int(sys.argv[1]):
+        os._exit(9)                       # no cleanup at all, as SIGKILL
+    return real(src, dst, *a, **kw)
+tree.os.rename = rename
+main(sys.argv[2:])
+"""
+
+
+def test_a_tree_a_killed_compile_left_half_swapped_is_refused(sandbox, tmp_path):
+    """netc compile killed at renames spread over its swap leaves OUT a mixture of two trees:
+    apply, plan and doctor refuse it (or find no apply.sh to run), nothing changes on the
+    host; compiling again repairs it. (The check does not depend on the backend.)"""
+    import subprocess
+    import sys
+    from conftest import netc
+    out, _ = compile_for(sandbox, tmp_path, SPEC)
+    before = sandbox.snapshot()
+    spec = tmp_path / "spec.netc"
+    good = spec.read_text()
+    killed, refused = 0, 0
+    spec.write_text(good + "container extra { publish 9090:90 }\n")
+    args = ["compile", str(spec), "-o", str(out), "--netns-prefix", sandbox.prefix]
+    for k in range(1, 200, 4):   # every 4th of its renames (this tree: about 35)
+        # each compile first rolls back the swap the previous one was killed in
+        r = subprocess.run([sys.executable, "-c", KILLED_COMPILE, str(k), *args], capture_output=True, text=True)
+        if r.returncode == 0:
+            break                                        # k is past the last rename
+        assert r.returncode == 9, r.stderr
+        if not (out / ".netc-tmp" / "journal").exists() or (out / ".netc-tmp" / "committed").exists():
+            continue                                     # killed before the swap, or after its commit
+        killed += 1
+        a = sandbox.apply(out)
+        p = subprocess.run(["nsenter", f"--net=/var/run/netns/{sandbox.host}", "--", "sh",
+                            str(out / "apply.sh"), "--plan"], capture_output=True, text=True, env=sandbox.env())
+        if (out / "apply.sh").exists():
+            refused += 1
+            assert a.returncode == 1 and "is half-written" in a.stderr and "compile again" in a.stderr, a.stderr
+            assert p.returncode == 2 and "is half-written" in p.stderr, p.stderr
+        else:
+            assert a.returncode == 2 and p.returncode == 2, a.stderr   # sh cannot open apply.sh
+        d = netc("doctor", str(out))
+        assert d.returncode == 2 and "is half-written" in d.stderr, d.stderr
+        assert sandbox.snapshot() == before, f"the host changed after a compile killed at rename {k}"
+    assert killed >= 4 and refused >= 2, (killed, refused)
+    assert netc(*args).returncode == 0
+    r = sandbox.apply(out)
+    assert r.returncode == 0, r.stderr
+    assert sandbox.teardown(out).returncode == 0
+    assert sandbox.snapshot() == before
+
+
+def test_apply_waits_for_a_compile_into_its_tree(sandbox, tmp_path):
+    """apply copies OUT under a shared flock of the folder that netc compile holds while it
+    writes: while a compile holds it, apply waits (and gives up after the lock timeout)."""
+    import fcntl
+    import os
+    import threading
+    out, _ = compile_for(sandbox, tmp_path, SPEC)
+    before = sandbox.snapshot()
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)                   # as netc compile holds OUT
+        r = sandbox.apply(out, NETC_LOCK_TIMEOUT="1")
+        assert r.returncode == 1 and "a netc compile into it held it for 1s" in r.stderr, r.stderr
+        assert sandbox.snapshot() == before
+        threading.Timer(1.0, fcntl.flock, (fd, fcntl.LOCK_UN)).start()
+        r = sandbox.apply(out, NETC_LOCK_TIMEOUT="30")  # waits for the "compile", then applies
+        assert r.returncode == 0, r.stderr
+    finally:
+        os.close(fd)
+    assert sandbox.teardown(out).returncode == 0
+    assert sandbox.snapshot() == before

@@ -76,6 +76,17 @@ def recovered(stderr: str) -> bool:
     return "died half-way: rolling back" in stderr or "died while it recorded its work" in stderr
 
 
+@pytest.fixture(autouse=True)
+def own_tmpdir(tmp_path_factory, monkeypatch):
+    """Each test's runs make their scratch folders in a folder of the test's own, so that
+    netc runs of other processes on this machine (another suite, a developer's apply) are
+    not counted as this test's leftovers."""
+    tmp = tmp_path_factory.mktemp("scratch")
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    yield
+
+
 def scratch() -> set[str]:
     return {p for p in os.listdir(tempfile.gettempdir()) if p.startswith("netc-work.")}
 
