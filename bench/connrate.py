@@ -2,8 +2,9 @@
 client that connects as fast as it can (the standard library only, so it runs
 with any python3 inside `ip netns exec`).
 
-    connrate.py serve PORT                 accept and close every connection
-    connrate.py client ADDRESS PORT SECS   connect, wait for the server's FIN,
+    connrate.py serve PORT [6]             accept and close every connection (6: on
+                                           IPv6's [::], else on IPv4's 0.0.0.0)
+    connrate.py client ADDRESS PORT SECS   connect (in ADDRESS's family), wait for the server's FIN,
                                            reset (no TIME_WAIT), again, for SECS
                                            seconds; prints "RATE CONNECTIONS ERRORS"
 
@@ -18,10 +19,10 @@ import sys
 import time
 
 
-def serve(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def serve(port, six=False):
+    s = socket.socket(socket.AF_INET6 if six else socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port))
+    s.bind(("::" if six else "0.0.0.0", port))
     s.listen(4096)
     print("ready", flush=True)
     while True:
@@ -31,6 +32,7 @@ def serve(port):
 
 def client(address, port, seconds):
     linger = struct.pack("ii", 1, 0)
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
     done = errors = 0
     start = time.perf_counter()
     end = start + seconds
@@ -38,7 +40,7 @@ def client(address, port, seconds):
         now = time.perf_counter()
         if now >= end:
             break
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s = socket.socket(family, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
         s.settimeout(2.0)
         try:
@@ -57,7 +59,7 @@ def client(address, port, seconds):
 
 def main():
     if sys.argv[1] == "serve":
-        serve(int(sys.argv[2]))
+        serve(int(sys.argv[2]), sys.argv[3:] == ["6"])
     else:
         client(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
 

@@ -89,8 +89,18 @@ def section_compile(work: Path, netc: str, runs: int, say, n: int = N) -> dict:
     return out
 
 
-def _lib_call(out: Path, fn: str) -> list[str]:
-    return ["sh", "-c", f'. "{out}/netc-lib.sh" && {fn} "{out}"']
+def _firewall_up(out: Path) -> list[str]:
+    """The firewall object's up commands as `objects` writes them (what apply.sh runs for it,
+    TREE being the tree), with netc-lib.sh's helpers (as run.py's firewall section)."""
+    lines, mine = [], False
+    for line in (out / "objects").read_text().splitlines():
+        if line and not line.startswith((" ", "#")):
+            mine = line.startswith("firewall ")
+        elif mine and line.startswith("  up    sh "):
+            lines.append(line[len("  up    sh "):])
+    script = out / "firewall-up.sh"
+    script.write_text(f'set -f\n. "{out}/netc-lib.sh"\nTREE="{out}"\nset -e\n' + "\n".join(lines) + "\n")
+    return ["sh", str(script)]
 
 
 def section_nft(work: Path, netc: str, runs: int, say, n: int = N) -> dict:
@@ -106,7 +116,7 @@ def section_nft(work: Path, netc: str, runs: int, say, n: int = N) -> dict:
     network = pipeline.load(str(spec)).network
     (d / "floor.nft").write_text(baselines.floor_nft(network))
     methods = {
-        "netc_nftables": _lib_call(d / "nftables", "firewall_nftables_up"),
+        "netc_nftables": _firewall_up(d / "nftables"),
         "floor_nft": ["nft", "-f", str(d / "floor.nft")],
         "netc_iptables_v4": ["sh", "-c", f'iptables-restore -w --noflush < "{d}/iptables/rules.v4"'],
         "netc_iptables_v6": ["sh", "-c", f'ip6tables-restore -w --noflush < "{d}/iptables/rules.v6"'],
@@ -165,7 +175,7 @@ def report(ds: dict, targets: list) -> list[str]:
         b = f["bytes"]
         out += [f"### Firewall load, {f['n']:,} publishes and {f['n']:,} links in both families", "",
                 "`bench/specs.py firewall N` with `ipv6 true`: each publish and each link in IPv4 and IPv6. netc's",
-                "rules.nft (`firewall_nftables_up`, one `nft -f`) against the hand-written dual-stack floor (one",
+                "rules.nft (the firewall object's up command: one `nft -f`) against the hand-written dual-stack floor (one",
                 "`inet` table with each family's sets and maps, no comments, the fewest rules:",
                 "`bench/baselines.py floor_nft`); netc's iptables backend for comparison (rules.v4 and rules.v6",
                 "loaded apart). Each run in a fresh namespace, the methods alternated.", "",
@@ -187,7 +197,9 @@ def report(ds: dict, targets: list) -> list[str]:
         out += ["### Per-packet cost in IPv6: connection rate", "",
                 "As the connection-rate section above, with `bench/specs.py probe N --ipv6`: every container dual",
                 "stack, and the client connects to the server's IPv6 address (link rules in ip6tables, or the",
-                f"inet table's IPv6 sets), {r['seconds_per_run']:.0f} s a run, {r['runs']} runs after one warm-up.",
+                f"inet table's IPv6 sets), {r['seconds_per_run']:.0f} s a run, {r['runs']} runs after one warm-up"
+                + (", the sandboxes of both counts set up first and measured by turns, run by run, so that"
+                   " both see the same load." if r.get("alternated") else "."),
                 "", "| backend | other containers | IPv6 connections/s | vs none |", "| --- | ---: | --- | ---: |"]
         for key in sorted(rows, key=lambda k: (rows[k]["backend"], rows[k]["others"])):
             e = rows[key]
@@ -199,4 +211,6 @@ def report(ds: dict, targets: list) -> list[str]:
             rel = rows["nftables-50000"]["rate"]["median"] / rows["nftables-0"]["rate"]["median"]
             targets.append(("IPv6 connection rate at 50,000 installed containers within 10% of none (nftables)",
                             f"{rel * 100:.0f}% of none", rel >= 0.9))
+    for note in ds.get("notes", []):   # what a reader should know of this run (added to results.json by hand)
+        out += [note, ""]
     return out

@@ -469,7 +469,7 @@ def closing_notes(res: dict, targets: list) -> list[str]:
         notes += ["**nftables against the floor.** netc's rules.nft carries a comment on every element (its",
                   "FILE:LINE) and on every rule, which cost nft parse and kernel time that the hand-written floor",
                   "does not pay (file sizes above).", ""]
-    if "Connection rate" in names:
+    if "connection rate" in names.lower():
         notes += ["**Connection rate.** The per-run spread (min-max) is of the same size as the difference: on a",
                   "shared 2-core VM the client, the server and the softirq work compete with other load.", ""]
     if "100x" in names:

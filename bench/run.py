@@ -416,52 +416,76 @@ def _objects_for_probe(out: Path, prefix: str) -> None:
     (out / "objects").write_text("\n\n".join(keep).rstrip("\n") + "\n")
 
 
-def section_connrate(res: dict, counts: list[int], runs: int, seconds: float, backends: list[str]) -> None:
-    from netc.prove.sandbox import Sandbox
-    say("== connrate: new connections per second, client -> server container through the host's bridge, "
-        "with the rules of N other containers installed")
-    res["connrate"] = {"seconds_per_run": seconds, "runs": runs, "results": {}}
-    script = str(BENCH / "connrate.py")
+def section_connrate(res: dict, counts: list[int], runs: int, seconds: float, backends: list[str],
+                     ipv6: bool = False, alternate: bool = False) -> None:
+    """ipv6: every container dual stack, the connections in IPv6 (the dual-stack section's part).
+    alternate: the sandboxes of every count are set up first and measured by turns, run by run,
+    so that each count sees the same load (else one count after the other)."""
+    say(f"== connrate{' in IPv6' if ipv6 else ''}: new connections per second, client -> server container "
+        "through the host's bridge, with the rules of N other containers installed"
+        + (" (counts by turns)" if alternate else ""))
+    res["connrate"] = {"seconds_per_run": seconds, "runs": runs, "alternated": alternate, "results": {}}
     for backend in backends:
-        for n in counts:
-            d = WORK / "connrate" / f"{backend}-{n}"
-            spec = fresh_spec(d, specs.probe(n))
-            sb = Sandbox()
-            server = None
+        groups = [counts] if alternate else [[n] for n in counts]
+        for group in groups:
+            setups: list[dict] = []
             try:
-                compile_to(spec, d / "out", backend, prefix=sb.prefix)
-                _objects_for_probe(d / "out", sb.prefix)
-                _apply_timed(sb, d / "out")
-                from netc import pipeline
-                net = pipeline.load(str(spec), netns_prefix=sb.prefix).network
-                srv, cli = net.container(specs.SERVER), net.container(specs.CLIENT)
-                subprocess.run(["ip", "netns", "exec", cli.netns, "sh", "-c",
-                                "echo 1024 65535 > /proc/sys/net/ipv4/ip_local_port_range"], check=True)
-                server = subprocess.Popen(["ip", "netns", "exec", srv.netns, sys.executable, script, "serve",
-                                           str(specs.SERVER_PORT)], stdout=subprocess.PIPE, text=True,
-                                          stdin=subprocess.DEVNULL)
-                if server.stdout.readline().strip() != "ready":
-                    raise RuntimeError("connrate server did not start")
-                rates = []
+                for n in group:
+                    setups.append(_connrate_setup(backend, n, ipv6))
+                rates: dict[int, list[float]] = {n: [] for n in group}
                 for i in range(runs + 1):  # the first run warms up and is not counted
-                    r = subprocess.run(["ip", "netns", "exec", cli.netns, sys.executable, script, "client",
-                                        str(srv.address), str(specs.SERVER_PORT), str(seconds)],
-                                       capture_output=True, text=True, check=True, timeout=seconds + 60)
-                    rate, done, errors = r.stdout.split()
-                    if int(errors):
-                        raise RuntimeError(f"connrate: {errors} failed connections")
-                    if i:
-                        rates.append(float(rate))
-                res["connrate"]["results"][f"{backend}-{n}"] = {"backend": backend, "others": n,
-                                                                "rate": summary(rates)}
-                say(f"   {backend:<8} {n:>6} other containers: median {statistics.median(rates):.0f} conn/s "
-                    f"(min {min(rates):.0f}, max {max(rates):.0f})")
+                    for e in setups:
+                        r = subprocess.run(["ip", "netns", "exec", e["client"], sys.executable,
+                                            str(BENCH / "connrate.py"), "client", e["address"],
+                                            str(specs.SERVER_PORT), str(seconds)],
+                                           capture_output=True, text=True, check=True, timeout=seconds + 60)
+                        rate, done, errors = r.stdout.split()
+                        if int(errors):
+                            raise RuntimeError(f"connrate: {errors} failed connections")
+                        if i:
+                            rates[e["n"]].append(float(rate))
+                for n in group:
+                    res["connrate"]["results"][f"{backend}-{n}"] = {"backend": backend, "others": n,
+                                                                    "rate": summary(rates[n])}
+                    say(f"   {backend:<8} {n:>6} other containers: median {statistics.median(rates[n]):.0f} conn/s "
+                        f"(min {min(rates[n]):.0f}, max {max(rates[n]):.0f})")
             finally:
-                if server is not None:
-                    server.kill()  # the process this run started, by its handle
-                    server.wait()
-                sb.close()
-                shutil.rmtree(d, ignore_errors=True)
+                for e in setups:
+                    e["server"].kill()  # the process this run started, by its handle
+                    e["server"].wait()
+                    e["sandbox"].close()
+                    shutil.rmtree(e["dir"], ignore_errors=True)
+
+
+def _connrate_setup(backend: str, n: int, ipv6: bool) -> dict:
+    """A sandbox with the rules of N other containers and the two measured ones, its server started."""
+    from netc.prove.sandbox import Sandbox
+    d = WORK / "connrate" / f"{backend}-{n}"
+    spec = fresh_spec(d, specs.probe(n, ipv6=ipv6))
+    sb = Sandbox(state_parent=str(WORK))   # the record of N containers' files: in memory, quick to remove
+    try:
+        compile_to(spec, d / "out", backend, prefix=sb.prefix)
+        _objects_for_probe(d / "out", sb.prefix)
+        _apply_timed(sb, d / "out")
+        from netc import pipeline
+        net = pipeline.load(str(spec), netns_prefix=sb.prefix).network
+        srv, cli = net.container(specs.SERVER), net.container(specs.CLIENT)
+        subprocess.run(["ip", "netns", "exec", cli.netns, "sh", "-c",
+                        "echo 1024 65535 > /proc/sys/net/ipv4/ip_local_port_range"], check=True)
+        server = subprocess.Popen(["ip", "netns", "exec", srv.netns, sys.executable, str(BENCH / "connrate.py"),
+                                   "serve", str(specs.SERVER_PORT), *(["6"] if ipv6 else [])],
+                                  stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    except BaseException:
+        sb.close()
+        shutil.rmtree(d, ignore_errors=True)
+        raise
+    if server.stdout.readline().strip() != "ready":
+        server.kill()  # the process this run started, by its handle
+        server.wait()
+        sb.close()
+        raise RuntimeError("connrate server did not start")
+    return {"n": n, "sandbox": sb, "server": server, "dir": d, "client": cli.netns,
+            "address": str(srv.address6 if ipv6 else srv.address)}
 
 
 # ------------------------------------------------------------------ profile
@@ -482,11 +506,13 @@ def section_profile(res: dict, n: int) -> None:
 
 # ------------------------------------------------------------------ dual stack
 
-def section_dualstack(res: dict, n: int, runs: int) -> None:
-    """bench/dualstack.py's parts; they record the machine and command they ran under."""
+def section_dualstack(res: dict, n: int, runs: int, others: list[int], seconds: float) -> None:
+    """bench/dualstack.py's parts, and the connection rate in IPv6 (section_connrate's, dual
+    stack); they record the machine and command they ran under."""
     ds = res["dualstack"] = {"machine": machine(), "command": res.get("_command", "bench/run.py --only dualstack")}
     ds["compile"] = dualstack.section_compile(WORK, NETC, runs, say, n)
     ds["nft"] = dualstack.section_nft(WORK, NETC, runs, say, n)
+    section_connrate(ds, others, runs, seconds, ["iptables", "nftables"], ipv6=True, alternate=True)
     ds["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
 
 
@@ -513,7 +539,8 @@ def main(argv: list[str] | None = None) -> int:
         "connrate": lambda r: section_connrate(r, [0, 1000] if q else [0, 10000, 50000], 2 if q else 5,
                                                1.0 if q else 2.0, ["iptables", "nftables"]),
         "profile": lambda r: section_profile(r, 1000 if q else 10000),
-        "dualstack": lambda r: section_dualstack(r, 1000 if q else 10000, 2 if q else 5),
+        "dualstack": lambda r: section_dualstack(r, 1000 if q else 10000, 2 if q else 5,
+                                                 [0, 1000] if q else [0, 50000], 1.0 if q else 2.0),
     }
     res = json.loads(RESULTS.read_text()) if args.only and RESULTS.exists() else {}
     command = "make bench" if not (q or args.only) else "bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv)

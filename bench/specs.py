@@ -61,8 +61,8 @@ def firewall(n: int, ipv6: bool = False) -> str:
     return "\n".join(out) + "\n"
 
 
-def probe(n: int) -> str:
-    return gen.generate(n) + (
+def probe(n: int, ipv6: bool = False) -> str:
+    return gen.generate(n, ipv6=ipv6) + (
         f"# the two containers the connection rate is measured between\n"
         f"container {SERVER} {{\n    expose {SERVER_PORT}/tcp\n}}\n"
         f"container {CLIENT} {{\n    link {SERVER}:server\n}}\n")

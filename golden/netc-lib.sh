@@ -677,6 +677,34 @@ nft_drop() {
     nft delete table bridge netc 2>/dev/null
     return 0
 }
+
+# ip6t_absent CHAIN...: netc's chains are in none of ip6tables' tables, nor any jump into
+# them: the firewall of a tree without rules.v6 (an IPv4-only spec, or ip6tables false)
+# removes what a tree with IPv6 left (a spec that drops IPv6, a rollback to this tree),
+# and the ip6tables tables netc made (prev: ip6t-tables, recorded by every iptables tree).
+# Rules are deleted by their position, last first, so no rule text goes through the shell.
+# One listing when there is nothing to remove.
+ip6t_absent() {
+    have ip6tables-save || return 0
+    _l=$({ ip6tables-save -w 2>/dev/null || ip6tables-save 2>/dev/null; } | awk -v chains="$*" '
+        BEGIN { n = split(chains, c, " "); for (i = 1; i <= n; i++) own[c[i]] }
+        /^\*/ { t = substr($0, 2); next }
+        /^:/ { if (substr($1, 2) in own) mine[++m] = t " " substr($1, 2); next }
+        /^-A / { k = t " " $2; pos[k]++
+                 if (!($2 in own)) for (i = 3; i < NF; i++)
+                     if (($i == "-j" || $i == "-g") && ($(i + 1) in own)) { del[++d] = k " " pos[k]; break } }
+        END { for (i = d; i >= 1; i--) print "D", del[i]
+              for (i = 1; i <= m; i++) print "F", mine[i]
+              for (i = 1; i <= m; i++) print "X", mine[i] }')
+    [ -n "$_l" ] || return 0
+    rm -f "$W/ip6tables-save"   # a listing of this run no longer says what is there
+    printf '%s\n' "$_l" | while read -r _op _t _c _n; do
+        case $_op in
+            D) ip6tables -w -t "$_t" -D "$_c" "$_n" ;;
+            *) ip6tables -w -t "$_t" "-$_op" "$_c" ;;
+        esac || exit 1
+    done && ip6t_forget_tables
+}
 # iptables-nft makes a table on first use: one that did not exist before netc
 # (TREE/prev: ipt-tables, ip6t-tables) is removed again when netc leaves it empty.
 ipt_forget_tables() { xt_forget_tables iptables ip ipt-tables; }
@@ -1141,12 +1169,20 @@ execute() {
            printf " %s%s", $5, $4 }
          END { if (last != "") print "" }' "$W/exec" > "$W/batches"
     awk '$1 == "down" { print $3, $4 }' "$W/exec" > "$W/going"
+    # An object redone in place (a replace kind: a bridge's sysctl) loses its state with an
+    # object it needs that a down step removes, before its own step comes: when this run
+    # removes anything, its undo line is written before the first step too, so that a
+    # rollback makes it again last, once what it needs is back.
+    awk '$1 == "down" { d = 1 } $1 == "up" && $5 == "=" { if (!($3 in ids)) k[++n] = $3; ids[$3] = ids[$3] " " $4 }
+         END { if (d) for (i = 1; i <= n; i++) print "undo up current " k[i] ids[k[i]] }' "$W/exec" > "$W/again"
     _esettled=
     while IFS=' ' read -r _eph _etree _ekind _eids <&3; do
         printf '%s\n' $_eids | sed 's/^=//' > "$W/ids"
         _en=$(wc -l < "$W/ids")
         if [ "$_eph" = down ]; then
             step "remove $_en $_ekind object(s)" || abort
+            while IFS= read -r _eline; do journal "$_eline"; done < "$W/again"
+            : > "$W/again"
             journal undo up current "$_ekind" $_eids
             run_batch down "$STATE/$_etree" "$_ekind" "$W/ids" tolerant "$W/going"
         else

@@ -257,3 +257,89 @@ def test_both_readers_of_the_namespaces_give_the_same_facts(sandbox, tmp_path):
     assert f"ns:{ns['db']} addr eth0 192.0.2.9/24" in fast and f"ns:{ns['sealed']} link lo state=down" in fast
     assert sorted(shell.splitlines()) == sorted(fast.splitlines())
     assert sandbox.teardown(out).returncode == 0
+
+
+SPEC6 = """
+daemon { ipv6 true; fixed-cidr-v6 2001:db8:1::/64 }
+container db { expose 5432 }
+container web { link db:database; publish 8080:80 }
+"""
+
+
+def traffic6_holds(box, net: dict) -> None:
+    """The dual-stack spec's traffic in IPv6: the publish from outside, the link, egress."""
+    from netc.prove.sandbox import HOST_IP6, OUTSIDE_IP6
+    db, web = container(net, "db"), container(net, "web")
+    box.serve(db["netns"], "db", "tcp:5432")
+    box.serve(web["netns"], "web", "tcp:80")
+    box.serve(box.outside, "outside", "tcp:7777")
+    try:
+        a = box.ask(box.outside, f"tcp:[{HOST_IP6}]:8080", f"tcp:{HOST_IP}:8080")
+        assert a == {f"tcp:[{HOST_IP6}]:8080": f"web {OUTSIDE_IP6}", f"tcp:{HOST_IP}:8080": f"web {OUTSIDE_IP}"}, a
+        a = box.ask(web["netns"], f"tcp:[{db['address6']}]:5432", f"tcp:[{OUTSIDE_IP6}]:7777")
+        assert a == {f"tcp:[{db['address6']}]:5432": f"db {web['address6']}",
+                     f"tcp:[{OUTSIDE_IP6}]:7777": f"outside {HOST_IP6}"}, a
+    finally:
+        box.stop_servers()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ipv6_drift_is_planned_repaired_and_traffic_holds(sandbox, tmp_path, backend):
+    """The IPv6 state an operator or another tool can break: plan names it (the forwarding
+    sysctl as host-wide), apply repairs it, the host is as a fresh apply left it, IPv6 flows."""
+    out, net = compile_for(sandbox, tmp_path, SPEC6, backend)
+    p = plan(sandbox, out)
+    assert "create  sysctl net/ipv6/conf/all/forwarding   (host-wide: " in p.stdout, p.stdout
+    assert sandbox.apply(out).returncode == 0
+    applied = sandbox.snapshot()
+    traffic6_holds(sandbox, net)
+    web = container(net, "web")
+    web6, host = f"{web['address6']}/64", sandbox.host
+    cases = [
+        ("the container's IPv6 address removed",
+         lambda: sh("ip", "-n", web["netns"], "-6", "addr", "del", web6, "dev", "eth0"),
+         ["repair  veth ve-web", f"addr eth0 {web6} is missing"]),
+        ("its IPv6 default route deleted", lambda: sh("ip", "-n", web["netns"], "-6", "route", "del", "default"),
+         ["repair  veth ve-web", "route default via 2001:db8:1::1 dev eth0 is missing"]),
+        ("the bridge's IPv6 address removed",
+         lambda: sh("ip", "-n", host, "-6", "addr", "del", "2001:db8:1::1/64", "dev", "docker0"),
+         ["repair  bridge docker0", "addr docker0 2001:db8:1::1/64 is missing"]),
+        ("IPv6 forwarding set to 0",
+         lambda: in_ns(host, "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/all/forwarding"),
+         ["repair  sysctl net/ipv6/conf/all/forwarding", "net/ipv6/conf/all/forwarding is 0, not 1"]),
+        ("netc's IPv6 rules flushed",
+         (lambda: in_ns(host, "ip6tables", "-w", "-t", "nat", "-F", "NETC-DNAT")) if backend == "iptables" else
+         (lambda: in_ns(host, "nft", "flush", "map", "inet", "netc", "dnat-any6")),
+         [f"repair  firewall {backend}", f"the {backend} rules of netc differ from what apply loaded"]),
+    ]
+    if backend == "iptables":
+        cases.append(("an ip6tables jump deleted",
+                      lambda: in_ns(host, "ip6tables", "-w", "-t", "filter", "-D", "FORWARD", "-m", "comment",
+                                    "--comment", "netc", "-j", "NETC-FORWARD"),
+                      ["repair  firewall iptables"]))
+    for what, act, words in cases:
+        act()
+        p = plan(sandbox, out)
+        assert p.returncode == 1, f"{what}: plan exit {p.returncode}\n{p.stdout}{p.stderr}"
+        for w in words:
+            assert w in p.stdout + p.stderr, f"{what}: plan does not say {w!r}:\n{p.stdout}{p.stderr}"
+        r = sandbox.apply(out)
+        assert r.returncode == 0, f"{what}: {r.stderr}"
+        assert plan(sandbox, out).returncode == 0, what
+        assert sandbox.snapshot() == applied, f"{what}: the repaired host differs from a fresh apply"
+    traffic6_holds(sandbox, net)
+    # Both readers of the namespaces give the same IPv6 facts (routes of both families).
+    sh("ip", "-n", web["netns"], "-6", "route", "add", "2001:db8:9::/64", "via", "2001:db8:1::1")
+    names = [n for n in sorted(Path(NETNS_DIR).iterdir()) if n.name.startswith(sandbox.prefix)]
+    listing = tmp_path / "list"
+    listing.write_text("".join(f"{n.name} {n}\n" for n in names))
+    shell = subprocess.run(["nsenter", f"--net={NETNS_DIR}/{sandbox.host}", "--", "sh", "-c",
+                            f'set -f; . "{out}/netc-lib.sh"; W=$(mktemp -d); observe_ns "{listing}" "$W"; '
+                            'rc=$?; rm -rf "$W"; exit $rc'], capture_output=True, text=True, check=True).stdout
+    fast = subprocess.run(["nsenter", f"--net={NETNS_DIR}/{sandbox.host}", "--", sys.executable, "-m",
+                           "netc.host.observe"], stdin=listing.open(), capture_output=True, text=True,
+                          check=True).stdout
+    assert f"ns:{web['netns']} route 2001:db8:9::/64 via 2001:db8:1::1 dev eth0" in fast, fast
+    assert f"ns:{web['netns']} route default via 2001:db8:1::1 dev eth0" in fast, fast
+    assert sorted(shell.splitlines()) == sorted(fast.splitlines())
+    assert sandbox.teardown(out).returncode == 0

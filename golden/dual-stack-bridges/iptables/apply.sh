@@ -20,5 +20,10 @@ set -f
 case $0 in */*) HERE=${0%/*} ;; *) HERE=. ;; esac
 HERE=$(CDPATH= cd -- "${HERE:-/}" && pwd -P && echo .) || exit 1
 HERE=${HERE%?.}
+# A netc compile killed while it swapped this folder's files left a mixture of two trees.
+if [ -e "$HERE/.netc-tmp/journal" ] && [ ! -e "$HERE/.netc-tmp/committed" ]; then
+    printf 'netc: error: %s is half-written: a netc compile into it was killed while it swapped the files; run netc compile again (nothing was changed)\n' "$HERE" >&2
+    case ${1:-} in --plan*) exit 2 ;; *) exit 1 ;; esac
+fi
 . "$HERE/netc-lib.sh"
 netc_apply "$HERE" "$@"
