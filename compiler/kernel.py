@@ -35,7 +35,6 @@ HOOKS = {
     ("prerouting", "nat"): -100,
     ("output", "nat"): -100,
     ("forward", "filter"): 0,
-    ("forward", "bridge"): 0,      # the bridge family's forward hook: frames between two ports of one bridge
     ("postrouting", "nat"): 100,
 }
 

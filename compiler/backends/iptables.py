@@ -30,7 +30,7 @@ CHAINS = {"filter": (FORWARD,), "nat": (DNAT, POSTROUTING), "mangle": (GUARD,)}
 # The administrator's own chain: jumped to first from NETC-FORWARD, created empty when missing,
 # never declared in rules.v4 (declaring flushes), deleted by teardown only when empty.
 USER = "NETC-USER"
-USER_NOTE = ir.Origin("", 0, "the administrator's own rules (NETC-USER: netc never flushes it)")
+USER_NOTE = ir.Origin("", 0, "rules of the administrator (NETC-USER: netc never flushes it)")
 
 
 V4, V6 = Family.V4, Family.V6

@@ -67,9 +67,7 @@ def rule_text(r: Rule) -> str:
     addressed = m.saddr is not None or m.daddr is not None or m.icmp6 or \
         any(f in ("saddr", "daddr") for lk in m.lookups for f in lk.fields) or \
         (r.dnat_map is not None and "daddr" in r.dnat_map[0])
-    if m.l3:   # the bridge family: the frame's protocol (ARP is neither)
-        out += ["meta protocol", {None: "{ ip, ip6 }", V4: "ip", V6: "ip6"}[m.family]]
-    elif m.family is not None and not addressed:
+    if m.family is not None and not addressed:
         out += ["meta nfproto", NFPROTO[m.family]]
     out += _cmp("iifname", m.iif, True)
     if m.iif_set:
@@ -124,8 +122,7 @@ def _element_comment(origin) -> str:
 
 
 def element_text(name: str, e: Element) -> str:
-    key = " . ".join(f'"{k}"' if name in ("bridges", "forward-in", "forward-out", "ports") else _value(k)
-                     for k in e.key)
+    key = " . ".join(f'"{k}"' if name in ("bridges", "forward-in", "forward-out") else _value(k) for k in e.key)
     if e.value is None:
         return key + _element_comment(e.origin)
     if isinstance(e.value, str):

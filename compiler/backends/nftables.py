@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from netaddr import IPNetwork
 
 from .. import ir
-from ..values import Family, NetKind, PortRange
+from ..values import Family, PortRange
 from .base import Rendered, RulesFile, Unsupported
 from ..kernel import ESTABLISHED, HOOKS, LOOPBACK, NEIGHBOUR_DISCOVERY, NEW, TRANSLATED
 from .rules import Element, Lookup, Match, Neg, Rule, Ruleset, Verdict
@@ -51,7 +51,7 @@ OLD_FAMILY = "ip"    # netc's table before dual stack: rules.nft deletes it
 # its rules across every load (nft_load in the engine replaces netc's chains, sets and maps, not
 # it), and kept by teardown (with the table) while it holds rules.
 USER = "user-forward"
-USER_NOTE = ir.Origin("", 0, "the administrator's own rules (user-forward: netc never flushes it)")
+USER_NOTE = ir.Origin("", 0, "rules of the administrator (user-forward: netc never flushes it)")
 # The sets keyed by addresses, IPv4's and IPv6's ("published" and "published6").
 _BY_ADDRESS = {
     "published": "{a} . inet_proto . inet_service",
@@ -70,13 +70,7 @@ SET_TYPES = {
     **{n + "6": t.format(a="ipv6_addr") for n, t in _BY_ADDRESS.items()},
     "forward-in": "ifname : verdict",
     "forward-out": "ifname : verdict",
-    # The bridge table's own (a set belongs to one table): ports to their bridge's chain, links.
-    "ports": "ifname : verdict",
-    "bridged-links": _BY_ADDRESS["links"].format(a="ipv4_addr"),
-    "bridged-links6": _BY_ADDRESS["links"].format(a="ipv6_addr"),
 }
-BRIDGE_TABLE = "netc-bridge"        # the Ruleset's name of `table bridge netc`
-BRIDGE_SETS = ("ports", "bridged-links", "bridged-links6")
 
 
 def set_name(name: str, family: Family) -> str:
@@ -266,46 +260,7 @@ def ruleset(network: ir.Network) -> Ruleset:
     for name in ("published", "links", "hairpin"):
         for fam in families:
             rs.sets[set_name(name, fam)] = _merge(rs.sets[set_name(name, fam)])
-    _bridge_table(rs, network, bridges, families)
     return rs
-
-
-def _bridge_table(rs: Ruleset, network: ir.Network, bridges: dict, families) -> None:
-    """`table bridge netc`: traffic between two containers of one bridge is bridged, not routed,
-    and the bridge family's forward hook sees it without br_netfilter, so netc needs neither the
-    module nor net.bridge.bridge-nf-call-iptables. Each port (a container's host veth) dispatches
-    to its bridge's chain (@ports); a bridge with icc false accepts its links (@bridged-links)
-    and IPv6 neighbour discovery, and drops the rest of IP (ARP passes). This kernel refuses
-    `meta ibrname` and `ct` in the bridge family: ports are matched by name, links stateless
-    (both directions, as the inet table's and Docker's)."""
-    rs.chain(BRIDGE_TABLE, "forward", hook="forward", kind="bridge", priority=HOOKS[("forward", "bridge")])
-    for name in BRIDGE_SETS:
-        if not name.endswith("6") or V6 in families:
-            rs.sets[name] = []
-    rs.add(Rule(BRIDGE_TABLE, "forward", Match(), Verdict.VMAP, vmap=("iif", "ports")))
-    for fam in families:
-        rs.sets[set_name("bridged-links", fam)] = list(rs.sets[set_name("links", fam)])
-    for b, r in bridges.items():
-        if not r.icc or all(accept for accept, _ in r.icc.values()):
-            continue   # icc true (or no firewall of netc's): the bridge forwards everything
-        chain = f"br-{b}"
-        rs.chain(BRIDGE_TABLE, chain)
-        origin = _one(r.icc)[1][1]
-        for c in network.containers:
-            if c.mode is NetKind.BRIDGE and c.bridge == b and c.host_veth and not c.shares:
-                rs.sets["ports"].append(Element((c.host_veth,), chain, c.origin))
-        for fam in (f for f, (accept, _) in r.icc.items() if not accept):
-            links = set_name("bridged-links", fam)
-            rs.add(Rule(BRIDGE_TABLE, chain, Match(family=fam, lookups=(Lookup(("saddr", "daddr", "proto", "dport"),
-                                                                              links),)),
-                        Verdict.ACCEPT, origin=_note(f"links: the elements of @{links} say which link")))
-            rs.add(Rule(BRIDGE_TABLE, chain, Match(family=fam, lookups=(Lookup(("daddr", "saddr", "proto", "sport"),
-                                                                              links),)),
-                        Verdict.ACCEPT, origin=_note(f"links, replies: the elements of @{links} say which link")))
-        if r.neighbours:
-            rs.add(Rule(BRIDGE_TABLE, chain, Match(icmp6=NEIGHBOUR_DISCOVERY), Verdict.ACCEPT,
-                        origin=_one(r.neighbours)[1]))
-        rs.add(Rule(BRIDGE_TABLE, chain, Match(l3=True, family=_one(r.icc)[0]), Verdict.DROP, origin=origin))
 
 
 def _fields(match: Match) -> dict:
@@ -313,25 +268,23 @@ def _fields(match: Match) -> dict:
 
 
 def render(network: ir.Network) -> Rendered:
-    """The backend's part of the output tree: rules.nft (netc's inet table, and its bridge table)."""
+    """The backend's part of the output tree: rules.nft."""
     rs = ruleset(network)
-    sets: dict[bool, list] = {False: [], True: []}    # in the bridge table?
+    sets = []
     for n in rs.sets:
-        sets[n in BRIDGE_SETS].append({"name": n, "type": SET_TYPES[n], "kind": "map" if ":" in SET_TYPES[n] else "set",
+        sets.append({"name": n, "type": SET_TYPES[n], "kind": "map" if ":" in SET_TYPES[n] else "set",
                                        "interval": n.startswith("allow-") or _ranged(rs.sets[n]),
                                        "elements": [element_text(n, e) for e in rs.sets[n]]})
-    chains: dict[bool, list] = {False: [], True: []}
+    chains = []
     for chain in rs.chains.values():
         base = None
         if chain.hook:
-            kind = chain.kind if chain.kind in ("filter", "nat") else "filter"   # mangle (-150), bridge: filter
+            kind = chain.kind if chain.kind in ("filter", "nat") else "filter"   # mangle: a filter chain at -150
             base = f"type {kind} hook {chain.hook} priority {chain.priority}; policy accept;"
-        chains[chain.table == BRIDGE_TABLE].append({"name": chain.name, "base": base,
-                                                    "rules": [rule_text(r) for r in chain.rules]})
+        chains.append({"name": chain.name, "base": base, "rules": [rule_text(r) for r in chain.rules]})
     return Rendered({"rules.nft": RulesFile("rules.nft.j2", {"table": TABLE, "family": FAMILY, "old": OLD_FAMILY,
-                                                             "user": USER, "sets": sets[False], "chains": chains[False],
-                                                             "bridge_sets": sets[True],
-                                                             "bridge_chains": chains[True]})}, rs.rule_count)
+                                                             "user": USER, "sets": sets, "chains": chains})},
+                    rs.rule_count)
 
 
 def runtime() -> dict:

@@ -67,7 +67,6 @@ class Match:
     lookups: tuple[Lookup, ...] = ()
     family: Family | None = None                   # meta nfproto ipv4|ipv6 (None: the chain's families)
     icmp6: tuple[str, ...] = ()                    # ICMPv6 types (neighbour discovery): no tcp/udp packet matches
-    l3: bool = False                               # IPv4 and IPv6 only (bridge family: not ARP): meta protocol
 
     def implied_family(self) -> Family | None:
         """The family the match is limited to: its own, or that of an address it compares."""

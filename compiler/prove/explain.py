@@ -172,12 +172,9 @@ class Explainer:
 
     # ---------------------------------------------------------- cases
     def _bridged(self, p: Packet, answer: Answer, steps: list[Step], origin: str) -> Answer:
-        """Container to container on one bridge: with iptables, br_netfilter runs the IP hooks, with
-        iif = oif = the bridge; with nftables, the bridge family's forward hook, with the two ports."""
+        """Container to container on one bridge: br_netfilter runs the hooks, with iif = oif = the bridge."""
         p.oif = p.iif
         target = self.world.by_address.get(p.daddr)
-        if self.backend.NAME == "nftables":
-            return self._bridged_nft(p, answer, steps, origin, target)
         if self.eval.hook("prerouting", "mangle", p, steps) == "DROP":
             return self._done(answer, p, steps, "drop", None, "dropped before translation")
         if self.eval.hook("prerouting", "nat", p, steps) == "DROP":
@@ -189,29 +186,6 @@ class Explainer:
             steps.append(Step("bridge", f"no container has {p.daddr}", verdict="drop"))
             return self._done(answer, p, steps, "drop", None, "no such container")
         return self._deliver(p, answer, steps, target)
-
-    def _bridged_nft(self, p: Packet, answer: Answer, steps: list[Step], origin: str, target: str | None) -> Answer:
-        """The bridge family's forward hook, between the sender's port and the receiver's (their
-        host veths); the reply takes the same hook the other way. No translation on the way."""
-        w = self.world
-        if target is None:
-            steps.append(Step("bridge", f"no container has {p.daddr}", verdict="drop"))
-            return self._done(answer, p, steps, "drop", None, "no such container")
-        port = lambda name: w.owner(name).host_veth  # noqa: E731
-        p.iif, p.oif = port(origin), port(target)
-        if self.eval.hook("forward", "bridge", p, steps) == "DROP":
-            return self._done(answer, p, steps, "drop", None, "dropped in the bridge's forward hook")
-        reply = Packet(p.daddr, p.saddr, p.proto, p.dport, p.sport, iif=p.oif, oif=p.iif,
-                       ct=frozenset({"ESTABLISHED"}))
-        sub: list[Step] = []
-        verdict = self.eval.hook("forward", "bridge", reply, sub)
-        for s in sub:
-            s.where = "reply: " + s.where
-        steps.extend(sub)
-        if verdict == "DROP":
-            return self._done(answer, p, steps, "drop", None, "the reply is dropped")
-        steps.append(Step("deliver", f"delivered to {target}, from {p.saddr}", verdict="accept"))
-        return self._done(answer, p, steps, "accept", target)
 
     def _from_host(self, p: Packet, answer: Answer, steps: list[Step]) -> Answer:
         w = self.world

@@ -125,15 +125,15 @@ def test_an_empty_user_chain_goes_with_teardown(sandbox, tmp_path, backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_apply_never_changes_a_built_in_chains_policy(sandbox, tmp_path, backend):
     """A host whose FORWARD policy is DROP (libvirt's, Docker's) keeps it through apply and teardown."""
-    def policies():
-        lines = [l for tool in ("iptables-save", "ip6tables-save")
+    def policies():   # built-in chains' policies (iptables-nft makes a table's others when it is used)
+        lines = [f"{tool} {l}" for tool in ("iptables-save", "ip6tables-save")
                  for l in in_ns(sandbox.host, tool).stdout.splitlines() if l.startswith(":") and " - " not in l]
-        return sorted(l.rsplit(" ", 1)[0] for l in lines)
+        return {l.rsplit(" ", 1)[0] for l in lines}
     in_ns(sandbox.host, "iptables", "-w", "-P", "FORWARD", "DROP")
     before = policies()
-    assert ":FORWARD DROP" in before
+    assert "iptables-save :FORWARD DROP" in before
     out, _ = compile_for(sandbox, tmp_path, SPEC, backend)
     assert sandbox.apply(out).returncode == 0
-    assert policies() == before
+    assert before <= policies() and all(p.endswith("ACCEPT") for p in policies() - before)
     assert sandbox.teardown(out).returncode == 0
-    assert policies() == before
+    assert before <= policies() and all(p.endswith("ACCEPT") for p in policies() - before)
