@@ -175,6 +175,14 @@ def test_sigkill_of_an_update_at_any_moment_is_recovered(box, tmp_path, backend)
     assert not box.state.exists()
 
 
+def _signals_as_on_a_terminal() -> None:
+    """The run starts with SIGINT and SIGHUP at their defaults, as from a shell on a terminal: a
+    suite started under nohup or with `&` passes them on ignored, and a shell cannot trap a
+    signal ignored on entry (POSIX), nor does netc take one over (nohup means it)."""
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("how,backend", [(f"netc {s}", b) for s in ("SIGTERM", "SIGINT", "SIGHUP") for b in BACKENDS]
                          + [("sh SIGTERM", "iptables"), ("sh SIGINT", "nftables"), ("group SIGHUP", "iptables")])
 def test_a_signal_rolls_back_and_releases_the_lock(box, tmp_path, backend, how):
@@ -191,7 +199,8 @@ def test_a_signal_rolls_back_and_releases_the_lock(box, tmp_path, backend, how):
     else:
         cmd = ["sh", str(out / "apply.sh")]
     p = subprocess.Popen(["nsenter", f"--net={NETNS_DIR}/{box.host}", "--", *cmd], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True, env=box.env(NETC_PROGRESS="1"), start_new_session=True)
+                         stderr=subprocess.PIPE, text=True, env=box.env(NETC_PROGRESS="1"), start_new_session=True,
+                         preexec_fn=_signals_as_on_a_terminal)
     if via == "netc":   # netc reads the progress lines: signal it once the veths are being made
         for _ in range(400):
             if (box.state / "journal").exists() and "veth" in (box.state / "journal").read_text():
