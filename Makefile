@@ -1,6 +1,6 @@
 # The two commands of the README: `make demo` and `make test`.
-# Each installs what it needs: Debian's iptables, nftables and iproute2 where
-# missing (apt-get, as root), graphviz (`netc graph` lays pictures out with
+# Each installs what it needs: Debian's iptables, nftables, conntrack and
+# iproute2 where missing (apt-get, as root), graphviz (`netc graph` lays pictures out with
 # dot), runc and busybox-static (the real-runtime test, docs/runtimes.md), and
 # netc with its Python dependencies into .venv.
 
@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.installed
 
 system:
 	@missing=""; \
-	for pair in ip:iproute2 iptables-restore:iptables nft:nftables dot:graphviz runc:runc busybox:busybox-static zsh:zsh; do \
+	for pair in ip:iproute2 iptables-restore:iptables nft:nftables conntrack:conntrack dot:graphviz runc:runc busybox:busybox-static zsh:zsh; do \
 	  cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || missing="$$missing $$pkg"; \
 	done; \

@@ -76,6 +76,9 @@ class Mapping:
     container_ports: PortRange
     drawn: bool               # host port drawn from port-range
     origin: Origin = origin_field()
+    # Who may reach it: the networks of its family, by the source address the host receives
+    # (before translation); () is nobody of this family; None is everyone (no list, or /0).
+    allow: tuple[IPNetwork, ...] | None = None
 
     @property
     def family(self) -> Family:
@@ -243,6 +246,19 @@ class Dnat:
 
 
 @dataclass(frozen=True, slots=True)
+class Guard:
+    """A publish with an allow-list: a new connection to it (a local destination, host_ip or
+    any address of the family, proto, host_ports) from a source outside `allow` is dropped
+    before translation, whoever sends it (outside, the host, a container)."""
+    host_ip: IPAddress | None
+    proto: Proto
+    host_ports: PortRange
+    allow: tuple[IPNetwork, ...]
+    family: Family
+    origin: Origin = origin_field()
+
+
+@dataclass(frozen=True, slots=True)
 class MasqueradeLocal:
     """Host-sourced traffic into the bridge (loopback publishes) leaves with the bridge address."""
     bridge: str
@@ -269,8 +285,8 @@ class Hairpin:
     origin: Origin = origin_field()
 
 
-Rule = (Reply | Isolate | Protect | Neighbours | PublishAccept | LinkAccept | Icc | Outgoing | Dnat | MasqueradeLocal
-        | Masquerade | Hairpin)
+Rule = (Reply | Isolate | Protect | Neighbours | PublishAccept | LinkAccept | Icc | Outgoing | Dnat | Guard
+        | MasqueradeLocal | Masquerade | Hairpin)
 
 
 @dataclass(frozen=True, slots=True)

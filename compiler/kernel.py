@@ -21,12 +21,17 @@ NEIGHBOUR_DISCOVERY = ("nd-neighbor-solicit", "nd-neighbor-advert")
 # connection, and a connection whose destination a publish translated
 # (iptables: --ctstate DNAT; nftables: ct status dnat).
 ESTABLISHED = frozenset({"RELATED", "ESTABLISHED"})
+NEW = frozenset({"NEW"})
 TRANSLATED = frozenset({"DNAT"})
 
 # (hook, kind) -> priority of the base chain; the kernel runs a hook's chains
 # in ascending priority (iptables' nat PREROUTING is -100, filter FORWARD 0,
 # nat POSTROUTING 100).
+# The allow-lists of publishes are checked at mangle's priority (-150): after connection
+# tracking (-200) knows a new connection, before nat (-100) translates it.
 HOOKS = {
+    ("prerouting", "mangle"): -150,
+    ("output", "mangle"): -150,
     ("prerouting", "nat"): -100,
     ("output", "nat"): -100,
     ("forward", "filter"): 0,

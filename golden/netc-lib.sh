@@ -22,6 +22,9 @@
 # safely; globbing is off (set -f) in every script.
 
 say() { printf 'netc: %s\n' "$*" >&2; }
+# tell: what a command of the objects says to the person running netc, also from a tolerant
+# batch, which silences its commands' output (run_sh opens fd 4 on its standard error).
+tell() { { say "$@" 2>&4; } 2>/dev/null || say "$@"; }
 have() { command -v "$1" >/dev/null 2>&1; }
 netns_id() { readlink /proc/self/ns/net 2>/dev/null | tr -cd '0-9'; }
 
@@ -435,10 +438,10 @@ run_ip() {  # BATCH_DIR TOLERANT
 run_sh() {  # BATCH_DIR TREE TOLERANT: each line a command of the objects, with TREE set
     [ -s "$1/sh" ] || return 0
     if [ -n "$3" ]; then
-        ( TREE=$2; while IFS= read -r _c <&3; do eval "$_c" </dev/null >/dev/null 2>&1; done 3< "$1/sh" )
+        ( exec 4>&2; TREE=$2; while IFS= read -r _c <&3; do eval "$_c" </dev/null >/dev/null 2>&1; done 3< "$1/sh" )
         return 0
     fi
-    ( TREE=$2; while IFS= read -r _c <&3; do eval "$_c" </dev/null || { say "error: failed: $_c"; exit 1; }; done 3< "$1/sh" )
+    ( exec 4>&2; TREE=$2; while IFS= read -r _c <&3; do eval "$_c" </dev/null || { say "error: failed: $_c"; exit 1; }; done 3< "$1/sh" )
 }
 
 # run_ns BATCH_DIR WAVE TOLERANT: the lines of WAVE (NAMESPACE COMMAND), one
@@ -546,11 +549,21 @@ prev_of() {  # TREE KEY: the value TREE/prev keeps for KEY
     [ -f "$1/prev" ] && awk -v k="$2" '$1 == k { $1 = ""; sub(/^ /, ""); print; exit }' "$1/prev"
 }
 sysctl_write() {  # PATH VALUE
+    # net/bridge/*: the kernel has them once br_netfilter is loaded (a change to the whole host,
+    # which the iptables backend needs: plan names it; the nftables backend does not).
+    case $1 in net/bridge/*)
+        if [ ! -e "/proc/sys/$1" ] && have modprobe && modprobe br_netfilter 2>/dev/null; then
+            tell "loaded the kernel module br_netfilter (host-wide: bridged traffic passes the iptables hooks)"
+        fi ;;
+    esac
     [ -w "/proc/sys/$1" ] || { say "error: cannot write /proc/sys/$1"; return 1; }
     echo "$2" > "/proc/sys/$1"
 }
 sysctl_restore() {  # PATH: put back the value netc found
     _v=$(prev_of "$TREE" "sysctl:$1")
+    # A net/bridge/ key that did not exist: netc loaded br_netfilter. The module stays (another
+    # user may need it by now), its switch goes back to 0, what the host did without it.
+    case $1 in net/bridge/*) [ -n "$_v" ] || _v=0 ;; esac
     [ -z "$_v" ] || [ ! -w "/proc/sys/$1" ] || echo "$_v" > "/proc/sys/$1"
 }
 lo_restore() {  # NAMESPACE: set its lo down again if netc found it down (before the namespace is unlisted)
@@ -586,6 +599,84 @@ xt_unjump() {
     while "$_x" -w -t "$_t" -C "$_c" "$@" 2>/dev/null; do "$_x" -w -t "$_t" -D "$_c" "$@" || break; done
 }
 xt_drop_chain() { "$1" -w -t "$2" -F "$3" 2>/dev/null && "$1" -w -t "$2" -X "$3" 2>/dev/null; return 0; }
+# The administrator's chain (NETC-USER), jumped to first from NETC-FORWARD: made empty
+# where it is missing, before rules.v4 names it; never flushed; deleted only when empty.
+ipt_user_chain() { xt_user_chain iptables "$1"; }
+ip6t_user_chain() { xt_user_chain ip6tables "$1"; }
+ipt_user_drop() { xt_user_drop iptables "$1"; }
+ip6t_user_drop() { xt_user_drop ip6tables "$1"; }
+xt_user_chain() { "$1" -w -t filter -S "$2" > /dev/null 2>&1 || "$1" -w -t filter -N "$2"; }
+xt_user_drop() {  # TOOL CHAIN
+    _un=$("$1" -w -t filter -S "$2" 2>/dev/null | grep -c '^-A ')
+    if [ "${_un:-0}" -gt 0 ]; then
+        tell "kept $1 chain $2: it holds $_un rule(s) of yours (delete them, then: $1 -t filter -X $2)"
+    else
+        "$1" -w -t filter -X "$2" 2>/dev/null
+    fi
+    return 0
+}
+
+# ct_forget: once the firewall of TREE is loaded, the connections of a publish that moved
+# (another container, another container port) or went are forgotten (conntrack -D), so a
+# client that keeps sending (UDP) reaches the new target at once, or nothing, instead of the
+# old one until its entry times out. The record's `pub` lines (what was applied) against
+# TREE's: PROTO HOSTIP HOSTPORTS ADDRESS PORTS.
+ct_forget() {
+    [ -f "$STATE/current/objects" ] && [ "$TREE" != "$STATE/current" ] || return 0
+    awk '$1 == "pub" { k = $2 " " $3 " " $4; v = $5 " " $6 }
+         FILENAME == ARGV[1] && $1 == "pub" { old[k] = v; next }
+         FILENAME == ARGV[2] && $1 == "pub" { new[k] = v }
+         END { for (k in old) if (!(k in new) || new[k] != old[k]) print k }' \
+        "$STATE/current/objects" "$TREE/objects" > "$W/ct.moved" || return 0
+    [ -s "$W/ct.moved" ] || return 0
+    if ! have conntrack; then
+        tell "warning: conntrack is missing: connections to publishes that moved or went keep their old target" \
+            "until they time out (install Debian's conntrack package)"
+        return 0
+    fi
+    while IFS=' ' read -r _cp _ch _cports <&3; do
+        case $_ch in *:*) _cf=ipv6 ;; *) _cf=ipv4 ;; esac
+        set -- -f "$_cf" -p "$_cp"
+        case $_ch in 0.0.0.0|::) ;; *) set -- "$@" --orig-dst "$_ch" ;; esac
+        _clo=${_cports%-*} _chi=${_cports#*-}
+        while [ "$_clo" -le "$_chi" ]; do
+            conntrack -D "$@" --orig-port-dst "$_clo" > /dev/null 2>&1
+            _clo=$((_clo + 1))
+        done
+    done 3< "$W/ct.moved"
+    return 0
+}
+
+# nftables: netc's table is loaded without deleting it, so the administrator's chain
+# user-forward keeps its rules: in front of rules.nft (which declares every chain,
+# set and map, user-forward included, and deletes an older netc's ip table), the
+# same transaction flushes netc's chains as the table holds them now, then deletes its
+# sets, maps and chains, all but user-forward.
+nft_input() {  # RULES: the whole transaction, on standard output
+    nft -t list table inet netc 2>/dev/null | awk -v user="user-forward" -v t="inet netc" '
+        /^\t(chain|set|map) .* \{$/ && $2 != user { kind[++n] = $1; name[n] = $2 }
+        END {
+            for (i = 1; i <= n; i++) if (kind[i] == "chain") print "flush chain", t, name[i]
+            for (i = 1; i <= n; i++) if (kind[i] != "chain") print "delete", kind[i], t, name[i]
+            for (i = 1; i <= n; i++) if (kind[i] == "chain") print "delete chain", t, name[i]
+        }'
+    cat "$1"
+}
+nft_load() { nft_input "$1" > "$W/nft.load" && nft -f "$W/nft.load"; }
+# teardown: the table goes, unless user-forward holds rules: then netc's chains, sets and
+# maps go, the table stays with that chain, and teardown says so.
+nft_drop() {
+    _un=$(nft list chain inet netc user-forward 2>/dev/null | awk '/^\t\t/ { n++ } END { print n + 0 }')
+    if [ "${_un:-0}" -gt 0 ]; then
+        { nft_input /dev/null; } > "$W/nft.drop" && nft -f "$W/nft.drop"
+        tell "kept table inet netc with its chain user-forward: it holds $_un rule(s) of yours" \
+            "(delete them, then: nft delete table inet netc)"
+    else
+        nft delete table inet netc 2>/dev/null
+    fi
+    return 0
+}
+
 # ip6t_absent CHAIN...: netc's chains are in none of ip6tables' tables, nor any jump into
 # them: the firewall of a tree without rules.v6 (an IPv4-only spec, or ip6tables false)
 # removes what a tree with IPv6 left (a spec that drops IPv6, a rollback to this tree),
@@ -620,7 +711,7 @@ ip6t_forget_tables() { xt_forget_tables ip6tables ip6 ip6t-tables; }
 xt_forget_tables() {  # TOOL NFT-FAMILY PREV-KEY
     "$1" -V 2>/dev/null | grep -q nf_tables && have nft || return 0
     _had=$(prev_of "$TREE" "$3")
-    for _t in filter nat; do
+    for _t in filter nat mangle; do
         case ",$_had," in *",$_t,"*) continue ;; esac
         if ! "$1-save" -t "$_t" 2>/dev/null | grep -q '^-A\|^:[A-Z-]* - '; then nft delete table "$2" "$_t" 2>/dev/null; fi
     done
@@ -666,9 +757,11 @@ foreign_drops() {  # TREE
 
 firewall_check() {  # TREE: the kernel accepts the rules of TREE's firewall object
     case $(awk '/^firewall / { print $2; exit }' "$1/objects") in
-        iptables) iptables-restore -w --test --noflush < "$1/rules.v4" &&
-                  { [ ! -f "$1/rules.v6" ] || ip6tables-restore -w --test --noflush < "$1/rules.v6"; } ;;
-        nftables) nft -c -f "$1/rules.nft" ;;
+        # The administrator's chain may not exist yet: the test declares it (a test changes nothing).
+        iptables) sed 's/^\*filter$/*filter\n:NETC-USER - [0:0]/' "$1/rules.v4" | iptables-restore -w --test --noflush &&
+                  { [ ! -f "$1/rules.v6" ] ||
+                    sed 's/^\*filter$/*filter\n:NETC-USER - [0:0]/' "$1/rules.v6" | ip6tables-restore -w --test --noflush; } ;;
+        nftables) nft_input "$1/rules.nft" > "$W/nft.check" && nft -c -f "$W/nft.check" ;;
     esac
 }
 
@@ -812,7 +905,10 @@ observe_firewall() {
                 echo "firewall iptables $_fp" ;;
             nftables)
                 _tb=${_what#table=}
-                if nft list table "${_tb%/*}" "${_tb#*/}" > "$2/nft.list" 2>/dev/null; then
+                # The administrator's chain is theirs: its rules are no drift.
+                if nft list table "${_tb%/*}" "${_tb#*/}" > "$2/nft.raw" 2>/dev/null &&
+                        awk -v u="user-forward" '/^\tchain / { skip = ($2 == u) } !skip { print }
+                            /^\t}$/ { skip = 0 }' "$2/nft.raw" > "$2/nft.list"; then
                     echo "firewall nftables $(tr ',{} \t' '\n\n\n\n\n' < "$2/nft.list" | grep . | sort | cksum | tr ' ' -)"
                 fi ;;
         esac

@@ -197,6 +197,7 @@ def _kinds(family: Family) -> list:
         ir.Dnat("br0", None, Proto.TCP, PortRange(8080, 8080), IPAddress(a[0]), PortRange(80, 80), family, _o(n + 7)),
         ir.MasqueradeLocal("br0", family, _o(n + 8)), ir.Masquerade("br0", IPNetwork(a[2]), family, _o(n + 9)),
         ir.Hairpin(IPAddress(a[0]), Proto.TCP, PortRange(80, 80), family, _o(n + 10)),
+        ir.Guard(None, Proto.TCP, PortRange(8080, 8080), (IPNetwork(a[2]),), family, _o(n + 12)),
     ] + ([ir.Neighbours("br0", family, _o(n + 11))] if family is V6 else [])
 
 

@@ -16,7 +16,7 @@ from netc.emit.objects import KINDS, bridge_mac, sysctl_path
 from netc.pipeline import compile as compile_spec
 from netc.resolve.lock import Lock
 
-PHASES = {"from", "need", "gone", "must", "free", "want", "prev", "up", "down"}
+PHASES = {"from", "need", "gone", "must", "free", "want", "prev", "up", "down", "pub"}
 SPEC = """
 container db { expose 5432 }
 container web { link db:database; publish 8080:80 }

@@ -3,7 +3,7 @@
 
 netc's rules live in its own chains, which the transaction declares (and so
 flushes) and refills: NETC-FORWARD in filter, NETC-DNAT and NETC-POSTROUTING
-in nat, the same chains in ip6tables' tables when any bridge has IPv6. The jumps from the built-in chains are not part of the transaction:
+in nat, NETC-GUARD in mangle (publishes' allow-lists, before translation), the same chains in ip6tables' tables when any bridge has IPv6. The jumps from the built-in chains are not part of the transaction:
 apply ensures each once (check, then insert), as kube-proxy does, so netc
 never flushes a chain it does not own. Every rule carries a comment naming
 the spec line it comes from, so `iptables -L` explains itself.
@@ -19,14 +19,18 @@ from .. import ir
 from ..quote import ipt_comment
 from ..values import Family, PortRange, address_text
 from .base import Rendered, RulesFile, Unsupported
-from ..kernel import ESTABLISHED, HOOKS, LOOPBACK, LOOPBACK6, NEIGHBOUR_DISCOVERY, TRANSLATED
+from ..kernel import ESTABLISHED, HOOKS, LOOPBACK, LOOPBACK6, NEIGHBOUR_DISCOVERY, NEW, TRANSLATED
 from .rules import Match, Neg, Rule, Ruleset, Verdict, net
 
 NAME = "iptables"
 ICMP6_TYPES = {"nd-neighbor-solicit": 135, "nd-neighbor-advert": 136}  # ip6tables-save writes the numbers
 FIREWALL = True
-FORWARD, DNAT, POSTROUTING = "NETC-FORWARD", "NETC-DNAT", "NETC-POSTROUTING"
-CHAINS = {"filter": (FORWARD,), "nat": (DNAT, POSTROUTING)}
+FORWARD, DNAT, POSTROUTING, GUARD = "NETC-FORWARD", "NETC-DNAT", "NETC-POSTROUTING", "NETC-GUARD"
+CHAINS = {"filter": (FORWARD,), "nat": (DNAT, POSTROUTING), "mangle": (GUARD,)}
+# The administrator's own chain: jumped to first from NETC-FORWARD, created empty when missing,
+# never declared in rules.v4 (declaring flushes), deleted by teardown only when empty.
+USER = "NETC-USER"
+USER_NOTE = ir.Origin("", 0, "rules of the administrator (NETC-USER: netc never flushes it)")
 
 
 V4, V6 = Family.V4, Family.V6
@@ -55,6 +59,11 @@ def jumps(family: Family = V4) -> tuple[Jump, ...]:
         Jump("nat", "OUTPUT", Rule("nat", "OUTPUT", Match(daddr=None if family is V4 else loop, dst_local=True),
                                    Verdict.JUMP, DNAT, family=family)),
         Jump("nat", "POSTROUTING", Rule("nat", "POSTROUTING", Match(), Verdict.JUMP, POSTROUTING, family=family)),
+        # Allow-lists: a new connection to a local address, before nat translates it.
+        Jump("mangle", "PREROUTING", Rule("mangle", "PREROUTING", Match(dst_local=True, ctstate=NEW),
+                                          Verdict.JUMP, GUARD, family=family)),
+        Jump("mangle", "OUTPUT", Rule("mangle", "OUTPUT", Match(dst_local=True, ctstate=NEW),
+                                      Verdict.JUMP, GUARD, family=family)),
     )
 
 
@@ -95,6 +104,12 @@ def lower(rule: ir.Rule) -> list[Rule]:
         return [nat(DNAT, Match(daddr=daddr, proto=rule.proto, dport=PortRange(h, h)), Verdict.DNAT,
                     to_addr=rule.address, to_ports=PortRange(c, c))
                 for h, c in zip(rule.host_ports, rule.ports)]
+    if isinstance(rule, ir.Guard):
+        # The allowed networks return to the built-in chain; anyone else is dropped.
+        daddr = net(rule.host_ip) if rule.host_ip is not None else None
+        g = lambda match, verdict: Rule("mangle", GUARD, match, verdict, origin=o, family=fam)  # noqa: E731
+        return [g(Match(saddr=n, daddr=daddr, proto=rule.proto, dport=rule.host_ports), Verdict.RETURN)
+                for n in rule.allow] + [g(Match(daddr=daddr, proto=rule.proto, dport=rule.host_ports), Verdict.DROP)]
     if isinstance(rule, ir.MasqueradeLocal):
         return [nat(POSTROUTING, Match(oif=rule.bridge, src_local=True), Verdict.MASQUERADE)]
     if isinstance(rule, ir.Masquerade):
@@ -107,11 +122,15 @@ def lower(rule: ir.Rule) -> list[Rule]:
 
 # The built-in chains netc jumps from, and the hook each runs on.
 BUILTIN = {("filter", "FORWARD"): ("forward", "filter"), ("nat", "PREROUTING"): ("prerouting", "nat"),
-           ("nat", "OUTPUT"): ("output", "nat"), ("nat", "POSTROUTING"): ("postrouting", "nat")}
+           ("nat", "OUTPUT"): ("output", "nat"), ("nat", "POSTROUTING"): ("postrouting", "nat"),
+           ("mangle", "PREROUTING"): ("prerouting", "mangle"), ("mangle", "OUTPUT"): ("output", "mangle")}
 
 
 def build(network: ir.Network) -> list[Rule]:
-    return [r for rule in network.rules for r in lower(rule)]
+    """netc's rules, each family's NETC-FORWARD first jumping to the administrator's NETC-USER."""
+    user = [Rule("filter", FORWARD, Match(), Verdict.JUMP, USER, origin=USER_NOTE, family=fam)
+            for fam in families(network)]
+    return user + [r for rule in network.rules for r in lower(rule)]
 
 
 def families(network: ir.Network) -> tuple[Family, ...]:
@@ -129,6 +148,7 @@ def ruleset(network: ir.Network) -> Ruleset:
         for table, chains in CHAINS.items():
             for chain in chains:
                 rs.chain(table, chain, fam)
+        rs.chain("filter", USER, fam)
         for j in jumps(fam):
             rs.add(j.rule)
     for r in build(network):
@@ -177,7 +197,7 @@ def args(rule: Rule, comment: str | None = None) -> list[str]:
     if m.ctstate is not None:
         states = m.ctstate.value if isinstance(m.ctstate, Neg) else m.ctstate
         out += ["-m", "conntrack"] + (["!"] if isinstance(m.ctstate, Neg) else []) + \
-            ["--ctstate", ",".join(sorted(states, key=["RELATED", "ESTABLISHED", "DNAT"].index))]
+            ["--ctstate", ",".join(sorted(states, key=["NEW", "RELATED", "ESTABLISHED", "DNAT"].index))]
     if comment:
         out += ["-m", "comment", "--comment", comment]
     if rule.verdict is Verdict.JUMP:
@@ -203,7 +223,7 @@ def line(rule: Rule) -> str:
 def rule_text(rule: Rule) -> str:
     """One rule as `iptables -S` (or `ip6tables -S`) would show it (the jumps' table included)."""
     text = line(rule)
-    text = text if rule.chain.startswith("NETC-") else f"-t {rule.table} {text}"
+    text = text if rule.chain.startswith("NETC-") and rule.table == "filter" else f"-t {rule.table} {text}"
     return f"ip6tables {text}" if rule.family is V6 else text
 
 
@@ -228,6 +248,7 @@ def runtime() -> dict:
     """What the firewall object's commands name (templates/objects.j2): the jumps into netc's
     chains (ensured and removed one by one) and the chains (flushed and deleted), in iptables'
     tables and in ip6tables'."""
-    return {"ipt_jumps": [{"table": j.table, "chain": j.chain, "args": args(j.rule, "netc")} for j in jumps(V4)],
+    return {"ipt_user": USER,
+            "ipt_jumps": [{"table": j.table, "chain": j.chain, "args": args(j.rule, "netc")} for j in jumps(V4)],
             "ip6t_jumps": [{"table": j.table, "chain": j.chain, "args": args(j.rule, "netc")} for j in jumps(V6)],
             "ipt_chains": [{"table": t, "chain": c} for t, cs in CHAINS.items() for c in cs]}

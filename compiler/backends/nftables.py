@@ -10,6 +10,8 @@ data lives in sets and maps, never in rules, each address-keyed one twice
     published   address . proto . port             translated traffic to accept
     links       parent . child . proto . port      link permissions (both directions)
     hairpin     address . address . proto . port   a container reaching its own publish
+    guard-any / guard-addr   [host .] proto . port     publishes with an allow-list
+    allow-any / allow-addr   [host .] proto . port . network   who may reach them
     dnat-any    proto . port : address . port      publishes on every local address
     dnat-addr   host . proto . port : address . port   publishes on one host address
     bridges     netc's bridges (isolation)
@@ -29,14 +31,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from netaddr import IPAddress, IPNetwork
+from netaddr import IPNetwork
 
 from .. import ir
-from ..quote import nft_string
-from ..values import Family, PortRange, Proto, address_text
+from ..values import Family, PortRange
 from .base import Rendered, RulesFile, Unsupported
-from ..kernel import ESTABLISHED, HOOKS, LOOPBACK, NEIGHBOUR_DISCOVERY, TRANSLATED
+from ..kernel import ESTABLISHED, HOOKS, LOOPBACK, NEIGHBOUR_DISCOVERY, NEW, TRANSLATED
 from .rules import Element, Lookup, Match, Neg, Rule, Ruleset, Verdict
+from .nft_text import _ranged, element_text, rule_text  # noqa: F401 (rule_text: the Backend's)
 
 V4, V6 = Family.V4, Family.V6
 
@@ -45,6 +47,11 @@ FIREWALL = True
 TABLE = "netc"
 FAMILY = "inet"
 OLD_FAMILY = "ip"    # netc's table before dual stack: rules.nft deletes it
+# The administrator's own chain in netc's table: jumped to first from filter-forward, kept with
+# its rules across every load (nft_load in the engine replaces netc's chains, sets and maps, not
+# it), and kept by teardown (with the table) while it holds rules.
+USER = "user-forward"
+USER_NOTE = ir.Origin("", 0, "rules of the administrator (user-forward: netc never flushes it)")
 # The sets keyed by addresses, IPv4's and IPv6's ("published" and "published6").
 _BY_ADDRESS = {
     "published": "{a} . inet_proto . inet_service",
@@ -52,6 +59,10 @@ _BY_ADDRESS = {
     "hairpin": "{a} . {a} . inet_proto . inet_service",
     "dnat-any": "inet_proto . inet_service : {a} . inet_service",
     "dnat-addr": "{a} . inet_proto . inet_service : {a} . inet_service",
+    "guard-any": "inet_proto . inet_service",
+    "guard-addr": "{a} . inet_proto . inet_service",
+    "allow-any": "inet_proto . inet_service . {a}",
+    "allow-addr": "{a} . inet_proto . inet_service . {a}",
 }
 SET_TYPES = {
     "bridges": "ifname",
@@ -66,6 +77,8 @@ def set_name(name: str, family: Family) -> str:
     """A per-address set's name in FAMILY: published, published6."""
     return name if family is V4 else name + "6"
 BASE = {  # chain: (hook, kind)
+    "guard-prerouting": ("prerouting", "mangle"),
+    "guard-output": ("output", "mangle"),
     "filter-forward": ("forward", "filter"),
     "nat-prerouting": ("prerouting", "nat"),
     "nat-output": ("output", "nat"),
@@ -128,12 +141,15 @@ def ruleset(network: ir.Network) -> Ruleset:
     for chain, (hook, kind) in BASE.items():
         rs.chain(TABLE, chain, hook=hook, kind=kind, priority=HOOKS[(hook, kind)])
     rs.chain(TABLE, "publish")
+    rs.chain(TABLE, "guard")
+    rs.chain(TABLE, USER)
 
     def add(chain: str, match: Match, verdict: Verdict, origin=None, **kw) -> None:
         rs.add(Rule(TABLE, chain, match, verdict, origin=origin, **kw))
 
     # Dispatch: packets into a bridge, then packets out of one; local destinations to the publishes
     # (not loopback from outside, nor IPv6's, which the kernel cannot send to a container).
+    add("filter-forward", Match(), Verdict.JUMP, USER_NOTE, target=USER)
     add("filter-forward", Match(), Verdict.VMAP, vmap=("oif", "forward-in"))
     add("filter-forward", Match(), Verdict.VMAP, vmap=("iif", "forward-out"))
     ports = ("proto", "dport")
@@ -142,6 +158,15 @@ def ruleset(network: ir.Network) -> Ruleset:
         add("nat-prerouting", Match(daddr=loop, dst_local=True), Verdict.JUMP, target="publish")
         add("nat-output", Match(daddr=None if fam is V4 else loop, dst_local=True, family=fam), Verdict.JUMP,
             target="publish")
+    # Allow-lists: a new connection to a local address whose publish has a list (@guard-*) and whose
+    # source is in none of its networks (@allow-*) is dropped before translation.
+    for chain in ("guard-prerouting", "guard-output"):
+        add(chain, Match(dst_local=True, ctstate=NEW), Verdict.JUMP, target="guard")
+    for fam in families:
+        for kind, keys in (("any", ports), ("addr", ("daddr",) + ports)):
+            guard, allow = set_name(f"guard-{kind}", fam), set_name(f"allow-{kind}", fam)
+            add("guard", Match(family=fam, lookups=(Lookup(keys, guard), Lookup(keys + ("saddr",), allow, True))),
+                Verdict.DROP, _note(f"allow-lists: the elements of @{guard} say which publish"))
     for fam in families:
         add("publish", Match(family=fam), Verdict.DNAT, dnat_map=(("daddr",) + ports, set_name("dnat-addr", fam)))
         add("publish", Match(family=fam), Verdict.DNAT, dnat_map=(ports, set_name("dnat-any", fam)))
@@ -173,6 +198,12 @@ def ruleset(network: ir.Network) -> Ruleset:
                     rs.sets[set_name("dnat-any", fam)].append(Element((rule.proto, one), to, o))
                 else:
                     rs.sets[set_name("dnat-addr", fam)].append(Element((rule.host_ip, rule.proto, one), to, o))
+        elif isinstance(rule, ir.Guard):
+            kind = "any" if rule.host_ip is None else "addr"
+            at = () if rule.host_ip is None else (rule.host_ip,)
+            rs.sets[set_name(f"guard-{kind}", fam)].append(Element(at + (rule.proto, rule.host_ports), None, o))
+            rs.sets[set_name(f"allow-{kind}", fam)].extend(Element(at + (rule.proto, rule.host_ports, n), None, o)
+                                                           for n in rule.allow)
         elif isinstance(rule, ir.MasqueradeLocal):
             postrouting.setdefault(("local", rule.bridge), {})[fam] = (Match(oif=rule.bridge, src_local=True), o)
         elif isinstance(rule, ir.Masquerade):
@@ -236,146 +267,27 @@ def _fields(match: Match) -> dict:
     return {f: getattr(match, f) for f in Match.__dataclass_fields__}
 
 
-# ------------------------------------------------------------------ text
-
-FIELD = {"saddr": "{ip} saddr", "daddr": "{ip} daddr", "proto": "meta l4proto", "sport": "th sport",
-         "dport": "th dport"}
-IP = {V4: "ip", V6: "ip6"}
-NFPROTO = {V4: "ipv4", V6: "ipv6"}
-
-
-def _ports(p: PortRange) -> str:
-    return str(p.lo) if p.lo == p.hi else f"{p.lo}-{p.hi}"
-
-
-def _value(v) -> str:
-    if isinstance(v, PortRange):
-        return _ports(v)
-    if isinstance(v, Proto):
-        return v.value
-    if isinstance(v, IPNetwork):
-        return str(v.ip) if v.prefixlen == (32 if v.version == 4 else 128) else f"{v.network}/{v.prefixlen}"
-    if isinstance(v, IPAddress):
-        return address_text(v)
-    return str(v)
-
-
-def _comment(origin) -> str:
-    return f" comment {nft_string(str(origin))}" if origin else ""
-
-
-def _cmp(word: str, value, quote: bool = False) -> list[str]:
-    if value is None:
-        return []
-    neg = isinstance(value, Neg)
-    v = _value(value.value if neg else value)
-    if quote:
-        v = f'"{v}"'
-    return [word] + (["!="] if neg else []) + [v]
-
-
-def _address(word: str, value) -> list[str]:
-    """`ip saddr X` or `ip6 saddr X`, as the address's family says."""
-    if value is None:
-        return []
-    return _cmp(f"{IP[(value.value if isinstance(value, Neg) else value).version]} {word}", value)
-
-
-def _keys(fields, family: Family | None) -> str:
-    return " . ".join(FIELD[f].format(ip=IP.get(family, "ip")) for f in fields)
-
-
-def rule_text(r: Rule) -> str:
-    m = r.match
-    out: list[str] = []
-    # An address, an address key or ICMPv6 implies the family; otherwise a rule of one family says which.
-    addressed = m.saddr is not None or m.daddr is not None or m.icmp6 or \
-        any(f in ("saddr", "daddr") for lk in m.lookups for f in lk.fields) or \
-        (r.dnat_map is not None and "daddr" in r.dnat_map[0])
-    if m.family is not None and not addressed:
-        out += ["meta nfproto", NFPROTO[m.family]]
-    out += _cmp("iifname", m.iif, True)
-    if m.iif_set:
-        out += ["iifname", f"@{m.iif_set}"]
-    out += _cmp("oifname", m.oif, True)
-    if m.oif_set:
-        out += ["oifname", f"@{m.oif_set}"]
-    out += _address("saddr", m.saddr)
-    out += _address("daddr", m.daddr)
-    if m.proto is not None:
-        out += ["meta l4proto", m.proto.value]
-    if m.sport is not None:
-        out += ["th sport", _ports(m.sport)]
-    if m.dport is not None:
-        out += ["th dport", _ports(m.dport)]
-    if m.icmp6:
-        out += ["icmpv6 type", "{ " + ", ".join(m.icmp6) + " }"]
-    if m.src_local:
-        out += ["fib saddr type local"]
-    if m.dst_local:
-        out += ["fib daddr type local"]
-    if m.ctstate is not None:
-        neg = isinstance(m.ctstate, Neg)
-        states = m.ctstate.value if neg else m.ctstate
-        if states == TRANSLATED:
-            # ct status is a bitmask: `ct status dnat` tests the flag, but
-            # `ct status != dnat` would compare the whole mask.
-            out += ["ct status & dnat == 0"] if neg else ["ct status dnat"]
-        else:
-            out += ["ct state", "!=" if neg else "", ",".join(s.lower() for s in sorted(states))]
-    for lookup in m.lookups:
-        if any(f in ("sport", "dport") for f in lookup.fields):
-            out += ["meta l4proto { tcp, udp }"]
-        out += [_keys(lookup.fields, m.family), f"@{lookup.set}"]
-    if r.verdict is Verdict.VMAP:
-        out += [f"{r.vmap[0]}name vmap @{r.vmap[1]}"]
-    elif r.verdict is Verdict.JUMP:
-        out += ["jump", r.target]
-    elif r.verdict is Verdict.DNAT:
-        fields, mapname = r.dnat_map
-        out += ["meta l4proto { tcp, udp }", f"dnat {IP[m.family or V4]} to", _keys(fields, m.family), "map",
-                f"@{mapname}"]
-    else:
-        out += [r.verdict.value.lower()]
-    return " ".join(w for w in out if w) + _comment(r.origin)
-
-
-def _element_comment(origin) -> str:
-    if not origin:
-        return ""
-    return _comment(f"{origin.file}:{origin.line}" if origin.line else origin.text)
-
-
-def element_text(name: str, e: Element) -> str:
-    key = " . ".join(f'"{k}"' if name in ("bridges", "forward-in", "forward-out") else _value(k) for k in e.key)
-    if e.value is None:
-        return key + _element_comment(e.origin)
-    if isinstance(e.value, str):
-        return f"{key} : jump {e.value}"
-    return f"{key}{_element_comment(e.origin)} : {_value(e.value[0])} . {_value(e.value[1])}"
-
-
-def _ranged(elements: list[Element]) -> bool:
-    """Whether a set needs `flags interval`: one of its keys is a port range."""
-    return any(isinstance(k, PortRange) and k.lo != k.hi for e in elements for k in e.key)
-
-
 def render(network: ir.Network) -> Rendered:
     """The backend's part of the output tree: rules.nft."""
     rs = ruleset(network)
-    sets = [{"name": n, "type": SET_TYPES[n], "kind": "map" if ":" in SET_TYPES[n] else "set",
-             "interval": _ranged(rs.sets[n]), "elements": [element_text(n, e) for e in rs.sets[n]]} for n in rs.sets]
+    sets = []
+    for n in rs.sets:
+        sets.append({"name": n, "type": SET_TYPES[n], "kind": "map" if ":" in SET_TYPES[n] else "set",
+                                       "interval": n.startswith("allow-") or _ranged(rs.sets[n]),
+                                       "elements": [element_text(n, e) for e in rs.sets[n]]})
     chains = []
     for chain in rs.chains.values():
         base = None
         if chain.hook:
-            base = f"type {chain.kind} hook {chain.hook} priority {chain.priority}; policy accept;"
+            kind = chain.kind if chain.kind in ("filter", "nat") else "filter"   # mangle: a filter chain at -150
+            base = f"type {kind} hook {chain.hook} priority {chain.priority}; policy accept;"
         chains.append({"name": chain.name, "base": base, "rules": [rule_text(r) for r in chain.rules]})
     return Rendered({"rules.nft": RulesFile("rules.nft.j2", {"table": TABLE, "family": FAMILY, "old": OLD_FAMILY,
-                                                             "sets": sets, "chains": chains})}, rs.rule_count)
+                                                             "user": USER, "sets": sets, "chains": chains})},
+                    rs.rule_count)
 
 
 def runtime() -> dict:
     """What the firewall object's commands name (templates/objects.j2): netc's table, its family,
     and the family of the table an earlier netc made."""
-    return {"nft_table": TABLE, "nft_family": FAMILY, "nft_old_family": OLD_FAMILY}
+    return {"nft_table": TABLE, "nft_family": FAMILY, "nft_old_family": OLD_FAMILY, "nft_user": USER}

@@ -27,6 +27,7 @@ class Verdict(str, enum.Enum):
     ACCEPT = "ACCEPT"
     DROP = "DROP"
     JUMP = "JUMP"            # target: a chain
+    RETURN = "RETURN"        # back to the calling chain
     VMAP = "VMAP"            # vmap: (field, map); the map gives JUMP targets
     DNAT = "DNAT"            # to_addr/to_ports, or dnat_map: (fields, map)
     MASQUERADE = "MASQUERADE"
@@ -46,6 +47,7 @@ class Lookup:
     """
     fields: tuple[str, ...]
     set: str
+    negate: bool = False     # `!= @s`: the packet's key is in no element
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,6 +189,63 @@ def cmd_doctor(args) -> int:
     return 1 if report.findings else 0
 
 
+UNITS_DIR = "/etc/systemd/system"
+
+
+def escape_path(path: str) -> str:
+    """`systemd-escape --path PATH`: the instance name of a unit for PATH (systemd.unit(5))."""
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        return "-"
+    out = []
+    for i, ch in enumerate("/".join(parts).encode()):
+        c = chr(ch)
+        if c == "/":
+            out.append("-")
+        elif (c.isascii() and (c.isalnum() or c in ":_.")) and not (i == 0 and c == "."):
+            out.append(c)
+        else:
+            out.append(f"\\x{ch:02x}")
+    return "".join(out)
+
+
+def cmd_install_units(args) -> int:
+    """Copy OUT/systemd's unit templates into DEST and name the instances for OUT."""
+    import subprocess
+    out = os.path.realpath(args.out)
+    src = os.path.join(out, "systemd")
+    units = sorted(f for f in os.listdir(src) if f.endswith("@.service")) if os.path.isdir(src) else []
+    if not units or not os.path.isfile(os.path.join(out, "apply.sh")):
+        raise UserError(f"{src} holds no units: give a folder `netc compile -o` wrote")
+    dest = args.dest
+    try:
+        os.makedirs(dest, exist_ok=True)
+        for unit in units:
+            with open(os.path.join(src, unit), encoding="utf-8") as f:
+                text = f.read()
+            tmp = os.path.join(dest, f".{unit}.netc-tmp")
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, os.path.join(dest, unit))
+    except OSError as exc:
+        raise UserError(f"cannot install the units into {dest}: {exc.strerror or exc}") from None
+    instance = escape_path(out)
+    names = [u.replace("@.service", f"@{instance}.service") for u in units]
+    _say("".join(f"netc: installed {os.path.join(dest, u)}\n" for u in units))
+    commands = [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", *names]]
+    if not args.enable:
+        _say("netc: to apply OUT at boot and after firewall reloads, run:\n" +
+             "".join("  " + " ".join(c) + "\n" for c in commands))
+        return 0
+    for c in commands:
+        r = subprocess.run(c, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise UserError(f"{' '.join(c)} failed: {r.stderr.strip()}")
+    _say(f"netc: enabled and started {' and '.join(names)}\n")
+    return 0
+
+
 def cmd_facts(args) -> int:
     from ..host.facts import read_machine
     sys.stdout.write(read_machine())
@@ -224,6 +281,20 @@ def add(sub) -> None:
                                    "(finishing first a teardown that was cut short).")
     c.add_argument("out", metavar="OUT").complete = OUT
     c.set_defaults(run=cmd_teardown)
+
+    c = sub.add_parser("install-units", help="install the systemd units that apply OUT at boot and after "
+                                             "firewall reloads",
+                       description="Copy OUT/systemd's unit templates, netc-apply@.service (applies OUT at boot, "
+                                   "after the network is up) and netc-reapply@.service (applies it again after "
+                                   "nftables.service, firewalld.service, ufw.service or netfilter-persistent.service "
+                                   "restarts or reloads through systemd), into DEST (default "
+                                   f"{UNITS_DIR}), and print the systemctl commands that enable them for OUT "
+                                   "(the instance is OUT's absolute path, systemd-escape --path); --enable runs "
+                                   "them. Each unit runs the plan first, so the journal says what apply repaired.")
+    c.add_argument("out", metavar="OUT").complete = OUT
+    c.add_argument("--dest", default=UNITS_DIR, metavar="DIR", help=f"where the units go (default {UNITS_DIR})")
+    c.add_argument("--enable", action="store_true", help="run systemctl daemon-reload and enable --now the units")
+    c.set_defaults(run=cmd_install_units)
 
     c = sub.add_parser("facts", help="print a host block read from this machine (resolv.conf, routes)",
                        description="Print a `host { ... }` block from this machine's /etc/resolv.conf and "

@@ -180,6 +180,9 @@ class Drawing:
                 notes.append("drawn")
             if str(ip).startswith("127.") or ip == "::1":
                 notes.append("this host only")
+            allow = m.get("allow", m.get("from"))
+            if isinstance(allow, list):
+                notes.append(f"from {', '.join(map(str, allow))}" if allow else "from nobody")
             if notes:
                 text += f"  ({', '.join(notes)})"
             rows.append(_row(text, port=port, size=10))

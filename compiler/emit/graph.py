@@ -20,9 +20,9 @@ What is drawn:
   sharing (dotted), `net none` containers apart, and a legend.
 
 IPv6 is drawn where the data has it (`address6`/`network6` on bridges,
-`address6` on containers, a mapping's IPv6 `host_ip`); keys it may carry but
-does not yet (allow-lists: a mapping's `from`, a list of CIDRs) are drawn when
-present and ignored when absent.
+`address6` on containers, a mapping's IPv6 `host_ip`); a mapping's allow-list
+(`allow`, the CIDRs of its family, or null for everyone) is drawn beside its
+port ("from 10.0.0.0/8", "from nobody").
 
 The DOT text is deterministic: nodes and edges in netc.json's order, which is
 the spec's. Layout (SVG, PNG) needs Graphviz's `dot` program.

@@ -170,11 +170,24 @@ def views(network: ir.Network) -> dict:
             "containers": containers, "p2ps": p2ps}
 
 
-def firewall_view(backend: str, rules: dict[str, str], runtime: dict) -> dict:
+def publish_lines(network: ir.Network) -> list[str]:
+    """Each publish as the firewall object's `pub` lines say it, `PROTO HOSTIP HOSTPORTS ADDRESS
+    PORTS` (HOSTIP 0.0.0.0 or :: for every address of the family): apply compares the record's with
+    the tree's and deletes the connection tracking entries of every host port that moved or went."""
+    out = []
+    for r in network.rules:
+        if isinstance(r, ir.Dnat):
+            host = r.host_ip if r.host_ip is not None else ("0.0.0.0" if r.family.value == 4 else "::")
+            out.append(f"{r.proto.value} {address_text(host) if not isinstance(host, str) else host} "
+                       f"{r.host_ports} {address_text(r.address)} {r.ports}")
+    return out
+
+
+def firewall_view(backend: str, rules: dict[str, str], runtime: dict, pubs: list[str] = ()) -> dict:
     """The firewall object: what its backend's load and removal commands name (its `runtime`:
     iptables, the jumps into netc's chains and the chains; nftables, the table), and a digest of
     the rules, so that a change of the rules is a change of the object. RULES: file -> text
     (iptables: rules.v4, and rules.v6 when a bridge has IPv6)."""
     first = next(iter(rules))
     return {"backend": backend, "rules": first, "v6": "rules.v6" in rules, "files": list(rules),
-            "digest": short_hash(*rules.values()), **runtime}
+            "digest": short_hash(*rules.values()), "pubs": list(pubs), **runtime}

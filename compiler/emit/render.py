@@ -23,12 +23,13 @@ from .files import container_files
 from .fork import Forked
 from .netjson import network_json
 from .manifest import MANIFEST, manifest_text
-from .objects import firewall_view, views
+from .objects import firewall_view, publish_lines, views
 from .templates import template
 
 # At this many containers, render splits its work between two processes (when
 # the machine has two CPUs): below it a fork costs more than it saves.
 PARALLEL_FROM = 2000
+UNITS = ("netc-apply", "netc-reapply")   # templates/UNIT.service.j2 -> OUT/systemd/UNIT@.service
 
 
 def _side(network: ir.Network, backend: str) -> tuple[dict[str, str], str]:
@@ -57,7 +58,7 @@ def render(network: ir.Network, backend: str = "iptables", jobs: int | None = No
         rules: dict[str, str] = {}
         for name, f in fw.files.items():   # rules.v4 (and rules.v6), rules.nft, or none (iptables false)
             out[name] = rules[name] = template(f.template, spec=network.spec, **f.context)
-        firewall = firewall_view(renderer.NAME, rules, renderer.runtime()) if rules else None
+        firewall = firewall_view(renderer.NAME, rules, renderer.runtime(), publish_lines(network)) if rules else None
         counts = {"bridges": len(network.bridges), "p2ps": len(network.p2ps),
                   "containers": sum(1 for c in network.containers if c.mode in (NetKind.BRIDGE, NetKind.NONE)),
                   "rules": fw.count}
@@ -65,6 +66,8 @@ def render(network: ir.Network, backend: str = "iptables", jobs: int | None = No
         out["netc-lib.sh"] = template("netc-lib.sh.j2", **common, **nftables.runtime())  # its table, in any tree
         out["apply.sh"] = template("apply.sh.j2", **common, counts=counts)
         out["teardown.sh"] = template("teardown.sh.j2", **common)
+        for unit in UNITS:   # systemd: apply at boot, and again after another firewall reloads
+            out[f"systemd/{unit}@.service"] = template(f"{unit}.service.j2", **common)
         out["objects"] = template("objects.j2", **common, **views(network), firewall=firewall)
         got = side.result() if side else None
     except BaseException:

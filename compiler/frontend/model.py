@@ -43,6 +43,7 @@ class PublishDecl:
     proto: Proto
     span: Span = field(compare=False, repr=False)
     host_span: Span | None = field(default=None, compare=False, repr=False)  # `[IP:]HOSTPORT`, if given
+    allow: tuple[At[IPNetwork], ...] | None = None   # `from CIDR, ...`; None: the daemon's publish-from
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,7 @@ class DaemonDecl:
     fixed_cidr_v6: At[IPNetwork] | None = None
     ip: At[IPAddress] | None = None
     port_range: At[PortRange] | None = None
+    publish_from: At[tuple[At[IPNetwork], ...]] | None = None
     dns: tuple[At[IPAddress], ...] = ()
     dns_search: tuple[At[str], ...] = ()
     span: Span | None = field(default=None, compare=False, repr=False)

@@ -4,7 +4,7 @@ and which word parser reads its values (declarative tables, one per block kind).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from ..diagnostics import quote
@@ -13,6 +13,7 @@ from .syntax import Option, Word
 from .words import (Invalid, p_bool, p_bridge_name, p_cidr, p_cidr6, p_dns_option, p_domain, p_expose, p_host_ip,
                     p_hostname, p_ifname, p_ip, p_ipv4, p_ipv6, p_mac, p_mtu, p_name, p_netns, p_port_range_option,
                     p_publish, p_route, sub)
+from .allow import p_allow_list
 
 # ---------------------------------------------------------------- option shapes
 # An option handler takes (option, reporter) and returns the value to store.
@@ -60,10 +61,28 @@ def expose_list(opt: Option) -> Any:
 
 
 def publish_one(opt: Option) -> Any:
-    if len(opt.args) != 1:
-        raise Invalid(opt.args[1].span if opt.args else opt.name.span,
-                      "'publish' takes one spec, like 8080:80 or 127.0.0.1::53/udp")
-    return (p_publish(opt.args[0]),)
+    """`publish SPEC` or `publish SPEC from CIDR[, CIDR...]`."""
+    args = opt.args
+    if args and args[0].text == "from" and not args[0].quoted:
+        raise Invalid(args[0].span, "'from' needs a publish before it: publish SPEC from CIDR, like "
+                                    "publish 8080:80 from 198.51.100.0/24")
+    if len(args) > 1 and args[1].text == "from" and not args[1].quoted:
+        decl = p_publish(args[0])
+        if len(args) == 2:
+            raise Invalid(args[1].span, "'from' needs at least one network, like 198.51.100.0/24")
+        allow = p_allow_list(args[2:], "from")
+        return (replace(decl, allow=allow),)
+    if len(args) != 1:
+        raise Invalid(args[1].span if args else opt.name.span,
+                      "'publish' takes one spec, like 8080:80 or 127.0.0.1::53/udp, and may end with "
+                      "'from CIDR, ...'")
+    return (p_publish(args[0]),)
+
+
+def allow_list(opt: Option) -> Any:
+    if not opt.args:
+        raise Invalid(opt.name.span, f"{quote(opt.name.text)} needs at least one network, like 10.0.0.0/8")
+    return m.At(p_allow_list(opt.args, opt.name.text), opt.span)
 
 
 def link_one(opt: Option) -> Any:
@@ -134,6 +153,7 @@ DAEMON = {
     "ip6tables": Field("ip6tables", one(p_bool)),
     "ip": Field("ip", one(p_host_ip)),
     "port-range": Field("port_range", one(p_port_range_option)),
+    "publish-from": Field("publish_from", allow_list),
     "dns": Field("dns", many(p_ip), True),
     "dns-search": Field("dns_search", many(p_domain), True),
 }

@@ -22,7 +22,7 @@ from .finding import Finding
 from .ruleset import NO_IFACE, Chain, Outcome, Packet, Rule, Table, World, shell_join, walk
 from .snapshot import Host
 
-NETC_CHAINS = {"NETC-FORWARD", "NETC-DNAT", "NETC-POSTROUTING"}
+NETC_CHAINS = {"NETC-FORWARD", "NETC-DNAT", "NETC-POSTROUTING", "NETC-GUARD"}
 # The nftables backend's table, and the one an earlier netc made (backends/nftables.py).
 NETC_TABLES = {(nftables.FAMILY, nftables.TABLE), (nftables.OLD_FAMILY, nftables.TABLE)}
 NETC_NAT_PRIORITY = HOOKS[("prerouting", "nat")]   # where both backends translate
@@ -54,7 +54,7 @@ def _role(table: Table, host: Host, out: Out | None) -> str:
         return "netc"
     backend = out.backend if out is not None else "iptables"
     if backend == "iptables" and table.owner.startswith("iptables-") and \
-            table.owner == f"iptables-{host.iptables or 'nft'}" and table.name in ("filter", "nat"):
+            table.owner == f"iptables-{host.iptables or 'nft'}" and table.name in ("filter", "nat", "mangle"):
         return "own"
     return "foreign"
 

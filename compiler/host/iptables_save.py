@@ -21,7 +21,7 @@ NEUTRAL_MODULES = {"comment", "tcp", "udp", "multiport", "conntrack", "state", "
 # (their options that doctor does not model still count as unknown conditions, below)
 
 
-SKIP_CHAINS = ("-A NETC-FORWARD ", "-A NETC-DNAT ", "-A NETC-POSTROUTING ")
+SKIP_CHAINS = ("-A NETC-FORWARD ", "-A NETC-DNAT ", "-A NETC-POSTROUTING ", "-A NETC-GUARD ")
 
 
 def parse_iptables_save(text: str, owner: str, family: str, tool_for: str = "iptables") -> tuple[Table, ...]:

@@ -78,9 +78,14 @@ class Evaluator:
                 return False, None
         element = None
         for lookup in m.lookups:
-            element = self.lookup(p, lookup)
-            if element is None:
+            found = self.lookup(p, lookup)
+            if lookup.negate:
+                if found is not None or any(self.field(p, f) is None for f in lookup.fields):
+                    return False, None
+                continue
+            if found is None:
                 return False, None
+            element = element or found
         return True, element
 
     def step(self, where: str, rule: Rule, element: Element | None, verdict: str) -> Step:
@@ -137,6 +142,9 @@ class Evaluator:
                 p.ct = p.ct | {"DNAT"}
                 steps.append(self.step(label, rule, element, f"dnat to {addr}:{p.dport}"))
                 return "ACCEPT"
+            if v is Verdict.RETURN:
+                steps.append(self.step(label, rule, element, "return"))
+                return None
             if v is Verdict.MASQUERADE:
                 p.saddr = self.world.iface_address(p.oif, p.family)
                 steps.append(self.step(label, rule, element, f"masquerade to {p.saddr}"))

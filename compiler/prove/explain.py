@@ -1,8 +1,8 @@
 """Explain: what the compiled rules do to one packet, rule by rule.
 
 The packet is walked the way the kernel walks it: out of the source namespace
-by its routes; on the host through nat PREROUTING (or nat OUTPUT when the host
-sends it), the routing decision, filter FORWARD, nat POSTROUTING; then to the
+by its routes; on the host through mangle PREROUTING, where publishes' allow-lists
+drop, and nat PREROUTING (or mangle and nat OUTPUT when the host sends it), the routing decision, filter FORWARD, nat POSTROUTING; then to the
 receiver, and the reply's way back through FORWARD. At each hook the walk runs
 the backend's own Ruleset (backends/rules.py), the very objects the backend
 serialized, so explain speaks for the files netc wrote, for either backend.
@@ -113,7 +113,7 @@ class Explainer:
                 return nothing(src, f"has no {family} address: it cannot send {family}")
         else:
             a = IPAddress(src)
-            if a == OUTSIDES[family]:
+            if a == OUTSIDES[family] or a in w.outside_sources:
                 saddr, origin = a, "outside"
             elif a in w.by_address or a in w.p2p_address:
                 origin = w.owner(w.by_address.get(a) or w.p2p_address[a]).name
@@ -175,6 +175,8 @@ class Explainer:
         """Container to container on one bridge: br_netfilter runs the hooks, with iif = oif = the bridge."""
         p.oif = p.iif
         target = self.world.by_address.get(p.daddr)
+        if self.eval.hook("prerouting", "mangle", p, steps) == "DROP":
+            return self._done(answer, p, steps, "drop", None, "dropped before translation")
         if self.eval.hook("prerouting", "nat", p, steps) == "DROP":
             return self._done(answer, p, steps, "drop", None, "dropped in nat prerouting")
         if self.eval.hook("forward", "filter", p, steps) == "DROP":
@@ -192,6 +194,9 @@ class Explainer:
         if route_bridge is not None:
             p.saddr = w.gateway(route_bridge, p.family)
         steps.append(Step("host", f"sent by the host from {p.saddr}"))
+        if self.eval.hook("output", "mangle", p, steps) == "DROP":
+            return self._done(answer, p, steps, "drop", None, "dropped before translation: the source is not "
+                                                                "in the publish's allow-list")
         self.eval.hook("output", "nat", p, steps)
         if w.is_local(p.daddr):
             return self._done(answer, p, steps, "drop", "host", "delivered to the host itself: no publish matched")
@@ -204,6 +209,9 @@ class Explainer:
     def _arrive(self, p: Packet, answer: Answer, steps: list[Step], came_from: str) -> Answer:
         """A packet arriving at the host from an interface: prerouting, route, forward, postrouting."""
         w = self.world
+        if self.eval.hook("prerouting", "mangle", p, steps) == "DROP":
+            return self._done(answer, p, steps, "drop", None, "dropped before translation: the source is not "
+                                                                "in the publish's allow-list")
         self.eval.hook("prerouting", "nat", p, steps)
         if w.is_local(p.daddr):
             if w.is_loopback(p.daddr) and came_from == "outside":

@@ -4,7 +4,8 @@
                                           datagram with "NAME PEER-ADDRESS", in
                                           IPv4 and (where the kernel has it) IPv6
     probe.py ask PROTO:ADDRESS:PORT...    one line per target: the answer, or
-                                          "no answer"; an IPv6 ADDRESS in brackets
+                                          "no answer"; an IPv6 ADDRESS in brackets;
+                                          PROTO:ADDRESS:PORT@SOURCE sends from SOURCE
 
 Only the standard library, so it runs with any python3 inside `ip netns exec`.
 """
@@ -56,17 +57,21 @@ def serve(name, specs):
 
 
 def ask(target):
+    target, _, source = target.partition("@")
     proto, rest = target.split(":", 1)
     address, port = rest.rsplit(":", 1)
     address = address.strip("[]")
     try:
         if proto == "tcp":
-            with socket.create_connection((address, int(port)), timeout=TIMEOUT) as s:
+            with socket.create_connection((address, int(port)), timeout=TIMEOUT,
+                                          source_address=(source, 0) if source else None) as s:
                 s.settimeout(TIMEOUT)
                 return s.recv(200).decode().strip() or "no answer"
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         with socket.socket(family, socket.SOCK_DGRAM) as s:
             s.settimeout(TIMEOUT)
+            if source:
+                s.bind((source, 0))
             s.sendto(b"?", (address, int(port)))
             return s.recv(200).decode().strip() or "no answer"
     except OSError:

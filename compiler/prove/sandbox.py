@@ -158,6 +158,16 @@ class Sandbox:
             out[target] = answer
         return out
 
+    def outside_sources(self, *addresses: str) -> None:
+        """Give the outside peer more addresses to send from (allow-list probes): each on its
+        eth0, and routed to it by the host."""
+        for a in addresses:
+            six = ":" in a
+            in_ns(self.outside, "ip", "addr", "replace", f"{a}/{128 if six else 32}", "dev", "eth0",
+                  *(["nodad"] if six else []))
+            sh("ip", "-n", self.host, "route", "replace", f"{a}/{128 if six else 32}", "via",
+               OUTSIDE_IP6 if six else OUTSIDE_IP)
+
     def stop_servers(self) -> None:
         for p in self.servers:
             p.kill()  # only the processes this sandbox started, by their handle

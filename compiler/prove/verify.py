@@ -24,7 +24,7 @@ from netaddr import IPAddress
 
 from .. import ir
 from .explain import Explainer
-from .world import World
+from .world import World, outside_sources
 from ..values import Family, NetKind, Proto
 from ..emit.render import render as render_tree
 from .sandbox import HOST_IP, HOST_IP6, OUTSIDE_IP, OUTSIDE_IP6, Sandbox
@@ -42,6 +42,7 @@ class Probe:
     port: int
     proto: Proto
     predicted: str = ""    # "web 198.51.100.2" or "no answer"
+    bind: str = ""         # the source address to send from (the outside peer's other addresses)
     observed: str = ""
     why: str = ""
 
@@ -53,10 +54,11 @@ class Probe:
     def dial(self) -> str:
         """What probe.py asks: PROTO:ADDRESS:PORT, an IPv6 address in brackets."""
         address = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{self.proto}:{address}:{self.port}"
+        return f"{self.proto}:{address}:{self.port}" + (f"@{self.bind}" if self.bind else "")
 
     def to_json(self) -> dict:
-        return {"from": self.source, "to": self.target, "dialed": self.dial.partition(":")[2] + f"/{self.proto}",
+        return {"from": self.source, "to": self.target,
+                "dialed": self.dial.partition(":")[2].partition("@")[0] + f"/{self.proto}",
                 "predicted": self.predicted, "observed": self.observed, "agrees": self.agrees}
 
 
@@ -115,6 +117,21 @@ def plan(network: ir.Network, sample: int | None = None, seed: int = 0) -> tuple
                     other = HOST_IP
                 target = f"[{other}]:{hport}/{m.proto}" if ":" in other else f"{other}:{hport}/{m.proto}"
                 probes.append(Probe("outside", target, other, hport, m.proto))
+    # Allow-lists: every publish from the outside peer's other addresses (inside each list's
+    # networks, and a stranger in none), in their family.
+    extra = outside_sources(network)
+    for c in network.containers:
+        for m in c.mappings:
+            for a in (a for a in extra if a.version == m.family.value):
+                hport = m.host_ports.lo
+                if m.host_ip.is_loopback():
+                    continue   # the host alone reaches it
+                if m.family is Family.V4:
+                    dial = HOST_IP
+                else:
+                    dial = HOST_IP6 if str(m.host_ip) == "::" else str(m.host_ip)
+                shown = f"[{dial}]" if ":" in dial else dial
+                probes.append(Probe(str(a), f"{shown}:{hport}/{m.proto}", dial, hport, m.proto, bind=str(a)))
     # Egress, with the source address the outside sees, in each family the container has.
     for c in owners:
         for proto in (Proto.TCP, Proto.UDP):
@@ -218,12 +235,14 @@ def run(resolve, backend: str, sample: int | None = None, progress=None) -> list
         for name, ports in servers.items():
             box.serve(by_name[name].netns, name, *(f"{proto}:{port}" for proto, port in ports))
         box.serve(box.outside, "outside", f"tcp:{OUTSIDE_PORT}", f"udp:{OUTSIDE_PORT}")
+        extra = outside_sources(network)
+        box.outside_sources(*(str(a) for a in extra))
         groups: dict[str, list[Probe]] = {}
         for p in probes:
             groups.setdefault(p.source, []).append(p)
         done = 0
         for source, group in groups.items():
-            if source == "outside":
+            if source == "outside" or source in {str(a) for a in extra}:
                 ns = box.outside
             elif source == "host" or by_name[source].mode is NetKind.HOST:
                 ns = box.host

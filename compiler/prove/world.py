@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from netaddr import IPAddress
+from netaddr import IPAddress, IPNetwork
 
 from .. import ir
 from ..kernel import LOOPBACK, LOOPBACK6
@@ -21,6 +21,37 @@ OUTSIDES = {Family.V4: OUTSIDE, Family.V6: IPAddress(OUTSIDE_IP6)}
 LOCALHOST = {Family.V4: IPAddress("127.0.0.1"), Family.V6: LOOPBACK6}
 FORWARDING = {Family.V4: "net.ipv4.ip_forward", Family.V6: "net.ipv6.conf.all.forwarding"}
 EXT = "ext0"
+
+
+# Clients outside the host that are not the outside peer's own address: one stranger per
+# family (in no allow-list, unless a list names it), and one address inside each network of
+# each allow-list. The sandbox gives them to the outside peer (verify), so that a probe
+# from inside and from outside every list is sent for real.
+STRANGERS = (IPAddress("192.0.2.254"), IPAddress("2001:db8:ee::fe"))
+SANDBOX_LINKS = (IPNetwork("198.51.100.0/24"), IPNetwork("2001:db8:ff::/64"))
+
+
+def outside_sources(network: ir.Network) -> tuple[IPAddress, ...]:
+    """The addresses the outside peer also sends from, for the publishes' allow-lists (none
+    without one): usable, in no bridge's subnet, not on the sandbox's link (whose outside
+    address is the peer's own), sorted."""
+    guards = [r for r in network.rules if isinstance(r, ir.Guard)]
+    if not guards:
+        return ()
+    nets = [n for r in guards for n in r.allow]
+    versions = {r.family.value for r in guards}
+    taken = [b.network for b in network.bridges] + [b.network6 for b in network.bridges if b.network6 is not None]
+    taken += list(SANDBOX_LINKS)
+    found = set()
+    for n in nets:
+        a = n.network if n.size == 1 else IPAddress(n.first + 1, n.version)
+        found.add(a)
+    found.update(s for s in STRANGERS if s.version in versions and not any(s in n for n in nets))
+    good = lambda a: not (a.is_loopback() or a.is_multicast() or a.is_link_local()  # noqa: E731
+                          or (a.version == 4 and (a in IPNetwork("0.0.0.0/8") or a in IPNetwork("240.0.0.0/4")))
+                          or (a.version == 6 and a in IPNetwork("::ffff:0:0/96"))
+                          or any(a in t for t in taken))
+    return tuple(sorted((a for a in found if good(a)), key=lambda a: (a.version, a)))
 
 
 def show(address: IPAddress, port: int | None = None) -> str:
@@ -100,6 +131,7 @@ class World:
                 self.p2p_address.setdefault(end.address.ip, end.container)
         self.local = {HOST, HOSTS[Family.V6]} | {a for b in network.bridges for a in (b.address, b.address6)
                                                  if a is not None}
+        self.outside_sources = set(outside_sources(network))
         on = {s.key for s in network.sysctls if s.value == "1"}
         self.forwarding = {f: key in on for f, key in FORWARDING.items()}
 

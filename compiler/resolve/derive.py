@@ -4,7 +4,8 @@ A pure function of the IR (no spec, no resolver state), so it can be tested on a
 hand-built network. The order within each hook is the order the backends install
 and explain evaluates: per bridge, replies, isolation from the other bridges,
 direct-routing protection, publish accepts, link accepts, then icc; then what
-leaves each bridge; then DNAT per publish; then masquerading and hairpin.
+leaves each bridge; then per publish its allow-list (ir.Guard, which backends place
+before translation) and its DNAT; then masquerading and hairpin.
 
 A bridge with IPv6 (and ip6tables true) has its rules twice, IPv4's then
 IPv6's, each carrying its family; IPv6 adds neighbour discovery between the
@@ -64,8 +65,11 @@ def derive(network: ir.Network) -> tuple[ir.Rule, ...]:
             for mp in c.mappings:
                 fam = mp.family
                 if fam in families[b.name]:
-                    rules.append(ir.Dnat(b.name, None if mp.host_ip in (ANY, ANY6) else mp.host_ip, mp.proto,
-                                         mp.host_ports, c.address_of(fam), mp.container_ports, fam, mp.origin))
+                    host_ip = None if mp.host_ip in (ANY, ANY6) else mp.host_ip
+                    if mp.allow is not None:
+                        rules.append(ir.Guard(host_ip, mp.proto, mp.host_ports, mp.allow, fam, mp.origin))
+                    rules.append(ir.Dnat(b.name, host_ip, mp.proto, mp.host_ports, c.address_of(fam),
+                                         mp.container_ports, fam, mp.origin))
     rules.extend(ir.MasqueradeLocal(b.name, fam, b.origin) for b in bridges for fam in families[b.name])
     if network.ip_masq:
         rules.extend(ir.Masquerade(b.name, b.network if fam is V4 else b.network6, fam,

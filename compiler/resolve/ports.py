@@ -43,7 +43,7 @@ def allocate(st: State) -> None:
         used.setdefault((proto, port), []).append((ip, span, who))
 
     # drawn ones: (container, host addresses (one per family), proto, port, span, lock key, origin)
-    requests: list[tuple[ContainerRecord, tuple[IPAddress, ...], Proto, int, Span, str, str]] = []
+    requests: list[tuple[ContainerRecord, tuple[IPAddress, ...], Proto, int, Span, str, str, dict]] = []
     for c in st.containers.values():
         d = c.decl
         for e in d.expose:
@@ -82,13 +82,14 @@ def allocate(st: State) -> None:
                     if not ok:
                         break
                 else:
-                    c.mappings.extend(ir.Mapping(one, p.proto, p.host_ports, p.container_ports, False, origin)
-                                      for one in ips)
+                    allow = allow_for(st, p.allow, ip)
+                    c.mappings.extend(ir.Mapping(one, p.proto, p.host_ports, p.container_ports, False, origin,
+                                                 allow[one.version]) for one in ips)
                 explicit.update((p.proto, cp) for cp in p.container_ports)
             else:
                 for cp in p.container_ports:
                     key = _port_key(p.proto, ip, cp, counts)
-                    requests.append((c, ips, p.proto, cp, p.span, key, origin))
+                    requests.append((c, ips, p.proto, cp, p.span, key, origin, allow_for(st, p.allow, ip)))
                     explicit.add((p.proto, cp))
         if d.publish_all and d.publish_all.value:
             origin = st.origin(d.publish_all.span, f"container {d.name.value}")
@@ -97,11 +98,11 @@ def allocate(st: State) -> None:
                           if (proto, port) not in explicit)
             for port, _, proto in rest if ips else ():
                 key = _port_key(proto, st.default_ip, port, counts)
-                requests.append((c, ips, proto, port, d.publish_all.span, key, origin))
+                requests.append((c, ips, proto, port, d.publish_all.span, key, origin, allow_for(st, None, st.default_ip)))
     # Drawn ports kept from the lock, then the lowest free ones in source order;
     # a publish in both families gets the same port in each, as Docker gives it.
     granted: dict[int, int] = {}
-    for i, (c, ips, proto, cport, span, key, origin) in enumerate(requests):
+    for i, (c, ips, proto, cport, span, key, origin, _) in enumerate(requests):
         locked = st.old_lock.ports.get(c.decl.name.value, {}).get(key)
         if isinstance(locked, int) and st.ports.lo <= locked <= st.ports.hi and \
                 not any(clash(ip, proto, locked) for ip in ips):
@@ -110,7 +111,7 @@ def allocate(st: State) -> None:
             granted[i] = locked
     cursors: dict[tuple[tuple[IPAddress, ...], Proto], int] = {}
     exhausted: set[tuple[tuple[IPAddress, ...], Proto]] = set()
-    for i, (c, ips, proto, cport, span, key, origin) in enumerate(requests):
+    for i, (c, ips, proto, cport, span, key, origin, allow) in enumerate(requests):
         if i not in granted:
             port = cursors.get((ips, proto), st.ports.lo)
             while port <= st.ports.hi and any(clash(ip, proto, port) for ip in ips):
@@ -129,7 +130,7 @@ def allocate(st: State) -> None:
             granted[i] = port
         st.lock.ports.setdefault(c.decl.name.value, {})[key] = granted[i]
         c.mappings.extend(ir.Mapping(ip, proto, PortRange(granted[i], granted[i]), PortRange(cport, cport), True,
-                                     origin) for ip in ips)
+                                     origin, allow[ip.version]) for ip in ips)
 
 
 def _host_ips(st: State, c: ContainerRecord, given: IPAddress | None, span: Span) -> tuple[IPAddress, ...] | None:
@@ -153,6 +154,25 @@ def _host_ips(st: State, c: ContainerRecord, given: IPAddress | None, span: Span
         st.r.warning(span, f"publish on {_show(ip)} has no effect with ip6tables false: nothing translates "
                            "IPv6 to the container", [Note(st.daemon.ip6tables.span, "ip6tables is false here")])
     return (ip,)
+
+
+def allow_for(st: State, given, host_ip: IPAddress | None = None) -> dict[int, tuple | None]:
+    """The allow-list of a publish per family (4, 6): its `from`, else the daemon's
+    publish-from (not for a publish on a loopback address: only the host reaches it anyway).
+    None: everyone (no list, or a list of /0 networks only, or /0 in the family); a tuple:
+    the family's networks (empty: nobody of that family may connect)."""
+    if given is None and st.daemon.publish_from is not None and not (host_ip is not None and host_ip.is_loopback()):
+        given = st.daemon.publish_from.value
+    if given is None:
+        return {4: None, 6: None}
+    nets = [a.value for a in given]
+    if all(n.prefixlen == 0 for n in nets):
+        return {4: None, 6: None}
+    out: dict[int, tuple | None] = {}
+    for version in (4, 6):
+        mine = tuple(n for n in nets if n.version == version)
+        out[version] = None if any(n.prefixlen == 0 for n in mine) else mine
+    return out
 
 
 def _port_key(proto: Proto, ip: IPAddress, cport: int, counts: dict[str, int]) -> str:
