@@ -25,7 +25,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -34,26 +33,14 @@ sys.path.insert(0, str(BENCH))
 import baselines  # noqa: E402
 import gen  # noqa: E402
 import specs  # noqa: E402
-from nsutil import Netns  # noqa: E402
+from nsutil import Netns, measured  # noqa: E402
 
 N = 10000
 
 
 def _measured(cmd: list[str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds: user + system, its reaped children included) of a command."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        _, status, usage = os.wait4(proc.pid, 0)
-    except BaseException:
-        proc.kill()  # the process this run started, by its handle
-        proc.wait()
-        raise
-    wall = time.perf_counter() - start
-    err = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{err[-2000:]}")
+    wall, usage = measured(cmd)
     return wall, usage.ru_utime + usage.ru_stime
 
 

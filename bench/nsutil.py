@@ -85,3 +85,22 @@ def delete(names: list[str]) -> None:
             os.unlink(os.path.join(NETNS_DIR, name))
         except OSError:
             pass
+
+
+def measured(cmd: list[str], **kw):
+    """(wall seconds, resource usage of the process and its reaped children) of a command
+    in a fresh process; it must succeed."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except BaseException:
+        proc.kill()  # the process this run started, by its handle
+        proc.wait()
+        raise
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{err[-2000:]}")
+    return wall, usage

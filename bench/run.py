@@ -48,7 +48,7 @@ sys.path.insert(0, str(BENCH))
 import baselines  # noqa: E402
 import dualstack  # noqa: E402
 import specs  # noqa: E402
-from nsutil import Netns  # noqa: E402
+from nsutil import Netns, measured  # noqa: E402
 
 NETC = str(Path(sys.executable).parent / "netc")
 DISK_WORK = BENCH / "work"   # on the disk: only for the compile-to-disk comparison
@@ -70,19 +70,7 @@ def fmt(s: dict, unit: str = "s") -> str:
 
 def run_measured(cmd: list[str], **kw) -> tuple[float, int]:
     """(wall seconds, peak RSS KiB) of a command in a fresh process; it must succeed."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
-    try:
-        _, status, usage = os.wait4(proc.pid, 0)
-    except BaseException:
-        proc.kill()  # the process this run started, by its handle
-        proc.wait()
-        raise
-    wall = time.perf_counter() - start
-    err = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{err[-2000:]}")
+    wall, usage = measured(cmd, **kw)
     return wall, usage.ru_maxrss
 
 
