@@ -64,19 +64,28 @@ CASES = [
 ]
 
 
+def _network(tmp_path_factory, folder: str, text: str):
+    path = tmp_path_factory.mktemp(folder) / "spec.netc"
+    path.write_text(text)
+    return load(str(path), lock=Lock()).network
+
+
+def _expect(network, backend, src, dst, verdict, to, seen, why) -> None:
+    """explain's verdict, where it delivers (for an accept, or a case that names one) and the source seen."""
+    a = explain(network, src, dst, backend)
+    assert (a.verdict, a.delivered_to if verdict == "accept" or to else None, a.source_seen) == (verdict, to, seen), \
+        f"{why}\n" + "\n".join(f"{s.where}: {s.text} [{s.verdict}]" for s in a.steps)
+
+
 @pytest.fixture(scope="module")
 def network(tmp_path_factory):
-    path = tmp_path_factory.mktemp("explain") / "spec.netc"
-    path.write_text(SPEC)
-    return load(str(path), lock=Lock()).network
+    return _network(tmp_path_factory, "explain", SPEC)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("src,dst,verdict,to,seen,why", CASES, ids=[f"{c[0]}->{c[1]}" for c in CASES])
 def test_explain(network, backend, src, dst, verdict, to, seen, why):
-    a = explain(network, src, dst, backend)
-    assert (a.verdict, a.delivered_to if verdict == "accept" or to else None, a.source_seen) == (verdict, to, seen), \
-        f"{why}\n" + "\n".join(f"{s.where}: {s.text} [{s.verdict}]" for s in a.steps)
+    _expect(network, backend, src, dst, verdict, to, seen, why)
 
 
 def test_every_step_names_its_spec_line(network):
@@ -195,17 +204,13 @@ CASES6 = [
 
 @pytest.fixture(scope="module")
 def network6(tmp_path_factory):
-    path = tmp_path_factory.mktemp("explain6") / "spec.netc"
-    path.write_text(SPEC6)
-    return load(str(path), lock=Lock()).network
+    return _network(tmp_path_factory, "explain6", SPEC6)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("src,dst,verdict,to,seen,why", CASES6, ids=[f"{c[0]}->{c[1]}" for c in CASES6])
 def test_explain_ipv6(network6, backend, src, dst, verdict, to, seen, why):
-    a = explain(network6, src, dst, backend)
-    assert (a.verdict, a.delivered_to if verdict == "accept" or to else None, a.source_seen) == (verdict, to, seen), \
-        f"{why}\n" + "\n".join(f"{s.where}: {s.text} [{s.verdict}]" for s in a.steps)
+    _expect(network6, backend, src, dst, verdict, to, seen, why)
 
 
 def test_ipv6_steps_quote_the_ipv6_rules(network6):
