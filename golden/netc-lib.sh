@@ -674,6 +674,7 @@ nft_drop() {
     else
         nft delete table inet netc 2>/dev/null
     fi
+    nft delete table bridge netc 2>/dev/null
     return 0
 }
 
@@ -906,7 +907,9 @@ observe_firewall() {
             nftables)
                 _tb=${_what#table=}
                 # The administrator's chain is theirs: its rules are no drift.
+                # (and netc's bridge table, which the same file loads)
                 if nft list table "${_tb%/*}" "${_tb#*/}" > "$2/nft.raw" 2>/dev/null &&
+                        { nft list table bridge "${_tb#*/}" >> "$2/nft.raw" 2>/dev/null || true; } &&
                         awk -v u="user-forward" '/^\tchain / { skip = ($2 == u) } !skip { print }
                             /^\t}$/ { skip = 0 }' "$2/nft.raw" > "$2/nft.list"; then
                     echo "firewall nftables $(tr ',{} \t' '\n\n\n\n\n' < "$2/nft.list" | grep . | sort | cksum | tr ' ' -)"
