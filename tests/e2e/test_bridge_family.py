@@ -126,3 +126,37 @@ def test_the_bridge_table_is_repaired_and_goes_with_icc(sandbox, tmp_path):
     assert sandbox.teardown(out).returncode == 0
     assert not any(t.startswith("table") for t in tables())
     assert sysctls(sandbox) == before
+
+
+@pytest.mark.parametrize("first,then", [("iptables", "nftables"), ("nftables", "iptables")])
+def test_switching_backends_moves_the_host_and_its_bridge_nf_call(sandbox, tmp_path, first, then):
+    """An operator moves a host from one backend to the other by applying the other tree: the
+    iptables backend's bridge-nf-call setting is put back when the nftables tree takes over (and
+    set again the other way), each backend's rules go, traffic answers as explain says, and
+    teardown leaves the host as it was."""
+    for k in KEYS:
+        in_ns(sandbox.host, "sh", "-c", f"echo 0 > /proc/sys/{k}")
+    before = sandbox.snapshot()
+    spec = "daemon { icc false }\ncontainer a { expose 80 }\ncontainer b { link a; publish 8080:80 }\n"
+    trees = {b: compile_for(sandbox, tmp_path / b, spec, b) for b in (first, then)}
+    r = sandbox.apply(trees[first][0])
+    assert r.returncode == 0, r.stderr
+    assert sysctls(sandbox)[0] == ("1" if first == "iptables" else "0")
+    r = sandbox.apply(trees[then][0])
+    assert r.returncode == 0, r.stderr
+    assert sysctls(sandbox)[0] == ("1" if then == "iptables" else "0")
+    nft = in_ns(sandbox.host, "nft", "list", "tables").stdout
+    rules = in_ns(sandbox.host, "iptables-save").stdout
+    assert ("NETC-FORWARD" in rules) == (then == "iptables") and ("netc" in nft) == (then == "nftables")
+    net = trees[then][1]
+    a, b = (container(net, n) for n in ("a", "b"))
+    sandbox.serve(a["netns"], "a", "tcp:80")
+    network = load(str(tmp_path / then / "spec.netc"), netns_prefix=sandbox.prefix, lock=Lock()).network
+    for src, target in (("b", f"tcp:{a['address']}:80"), ("a", f"tcp:{a['address']}:80")):
+        want = explain(network, src, f"{target.split(':', 1)[1]}/tcp", then)
+        got = sandbox.ask(container(net, src)["netns"], target)[target]
+        assert got == (f"{want.delivered_to} {want.source_seen}" if want.verdict == "accept" else "no answer")
+    assert sandbox.ask(b["netns"], f"tcp:{a['address']}:80")[f"tcp:{a['address']}:80"].startswith("a ")
+    sandbox.stop_servers()
+    assert sandbox.teardown(trees[then][0]).returncode == 0
+    assert sandbox.snapshot() == before
