@@ -160,3 +160,49 @@ def test_switching_backends_moves_the_host_and_its_bridge_nf_call(sandbox, tmp_p
     sandbox.stop_servers()
     assert sandbox.teardown(trees[then][0]).returncode == 0
     assert sandbox.snapshot() == before
+
+
+def test_the_iptables_backend_loads_br_netfilter_where_the_key_is_missing(sandbox, tmp_path):
+    """A host without br_netfilter (no /proc/sys/net/bridge: the module is not loaded, common on a
+    fresh Debian): plan names the change to the whole host, apply loads the module with modprobe
+    and says so, sets bridge-nf-call-iptables, and teardown sets it to 0, what the host did
+    without the module. The module is global to the machine (here built in), so the test hides
+    /proc/sys/net/bridge under an empty tmpfs in a mount namespace of apply's own, and a modprobe
+    first on PATH unhides it, as loading the module makes the key appear."""
+    import os
+    import subprocess
+    from netc.prove.sandbox import NETNS_DIR
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "modprobe").write_text('#!/bin/sh\necho "$@" >> "$MODPROBE_LOG"\n'
+                                   '[ "$1" = br_netfilter ] && umount /proc/sys/net/bridge\n')
+    (fake / "modprobe").chmod(0o755)
+    log = tmp_path / "modprobe.log"
+    env = sandbox.env(PATH=f"{fake}:{os.environ['PATH']}", MODPROBE_LOG=str(log))
+
+    def without_the_module(*cmd):
+        # The mounts keep their propagation (apply refuses a private copy of /run/netns, as `ip netns
+        # exec` makes, and its namespaces must reach the host) but /proc, made private first, so that
+        # the tmpfs over /proc/sys/net/bridge stays in this mount namespace.
+        # (in the sandbox's network namespace first: /proc/sys/net shows the reader's namespace)
+        return subprocess.run(["nsenter", f"--net={NETNS_DIR}/{sandbox.host}", "--",
+                               "unshare", "-m", "--propagation", "unchanged", "sh", "-c",
+                               'mount --make-rprivate /proc && '
+                               'mount -t tmpfs -o ro netc-no-br-netfilter /proc/sys/net/bridge && exec "$@"',
+                               "sh", *cmd],
+                              capture_output=True, text=True, env=env, timeout=300)
+
+    in_ns(sandbox.host, "sh", "-c", "echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables")  # the module's default
+    out, _ = compile_for(sandbox, tmp_path, "daemon { icc false }\ncontainer a {}\n", "iptables")
+    p = without_the_module("sh", str(out / "apply.sh"), "--plan")
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "sysctl net/bridge/bridge-nf-call-iptables" in p.stdout and "host-wide" in p.stdout, p.stdout
+    assert not log.exists()                        # plan changes nothing: no module loaded
+    r = without_the_module("sh", str(out / "apply.sh"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert log.exists(), r.stdout + r.stderr
+    assert log.read_text() == "br_netfilter\n"
+    assert "loaded the kernel module br_netfilter" in r.stdout + r.stderr
+    assert sysctls(sandbox)[0] == "1"
+    assert sandbox.teardown(out).returncode == 0
+    assert sysctls(sandbox)[0] == "0"               # what the host did without the module
