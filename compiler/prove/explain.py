@@ -205,17 +205,7 @@ class Explainer:
         p.iif, p.oif = port(origin), port(target)
         if self.eval.hook("forward", "bridge", p, steps) == "DROP":
             return self._done(answer, p, steps, "drop", None, "dropped in the bridge's forward hook")
-        reply = Packet(p.daddr, p.saddr, p.proto, p.dport, p.sport, iif=p.oif, oif=p.iif,
-                       ct=frozenset({"ESTABLISHED"}))
-        sub: list[Step] = []
-        verdict = self.eval.hook("forward", "bridge", reply, sub)
-        for s in sub:
-            s.where = "reply: " + s.where
-        steps.extend(sub)
-        if verdict == "DROP":
-            return self._done(answer, p, steps, "drop", None, "the reply is dropped")
-        steps.append(Step("deliver", f"delivered to {target}, from {p.saddr}", verdict="accept"))
-        return self._done(answer, p, steps, "accept", target)
+        return self._reply(p, answer, steps, target, kind="bridge")
 
     def _from_host(self, p: Packet, answer: Answer, steps: list[Step]) -> Answer:
         w = self.world
@@ -281,13 +271,14 @@ class Explainer:
     def _deliver(self, p: Packet, answer: Answer, steps: list[Step], target: str) -> Answer:
         return self._reply(p, answer, steps, target)
 
-    def _reply(self, p: Packet, answer: Answer, steps: list[Step], target: str) -> Answer:
-        """The reply goes back the same way as an established connection."""
+    def _reply(self, p: Packet, answer: Answer, steps: list[Step], target: str, kind: str = "filter") -> Answer:
+        """The reply goes back the same way as an established connection (through filter forward, or
+        the bridge family's forward hook between two ports)."""
         if p.iif is not None and p.oif is not None:
             reply = Packet(p.daddr, p.saddr, p.proto, p.dport, p.sport, iif=p.oif, oif=p.iif,
                            ct=frozenset({"ESTABLISHED"}) | (p.ct & {"DNAT"}))
             sub: list[Step] = []
-            verdict = self.eval.hook("forward", "filter", reply, sub)
+            verdict = self.eval.hook("forward", kind, reply, sub)
             for s in sub:
                 s.where = "reply: " + s.where
             steps.extend(sub)
