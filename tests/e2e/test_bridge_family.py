@@ -18,7 +18,7 @@ from netc.prove.explain import explain
 from netc.prove.world import HOSTS
 from netc.resolve.lock import Lock
 from netc.values import Family
-from util import compile_for, container
+from util import compile_for, container, plan
 
 SPEC = """
 daemon { icc false; ipv6 true; fixed-cidr-v6 2001:db8:1::/64 }
@@ -92,16 +92,6 @@ def test_the_bridge_table_is_repaired_and_goes_with_icc(sandbox, tmp_path):
     """Deleted behind netc's back, the bridge table is drift: plan names it and apply puts it back.
     A re-apply of the spec with icc true removes it, one with icc false again brings it back;
     teardown removes it. No net.bridge.* key moves in any of it."""
-    import subprocess
-    import sys
-    from pathlib import Path
-    from netc.prove.sandbox import NETNS_DIR
-
-    def plan(out):
-        return subprocess.run(["nsenter", f"--net={NETNS_DIR}/{sandbox.host}", "--",
-                               str(Path(sys.executable).parent / "netc"), "plan", str(out)],
-                              capture_output=True, text=True, env=sandbox.env(), timeout=120)
-
     def tables():
         return in_ns(sandbox.host, "nft", "list", "tables").stdout.split("\n")
 
@@ -112,11 +102,11 @@ def test_the_bridge_table_is_repaired_and_goes_with_icc(sandbox, tmp_path):
     assert "table bridge netc" in tables()
     applied = sandbox.snapshot()
     in_ns(sandbox.host, "nft", "delete", "table", "bridge", "netc")
-    p = plan(out)
+    p = plan(sandbox, out)
     assert p.returncode == 1 and "repair  firewall nftables" in p.stdout, p.stdout + p.stderr
     r = sandbox.apply(out)
     assert r.returncode == 0, r.stderr
-    assert sandbox.snapshot() == applied and plan(out).returncode == 0
+    assert sandbox.snapshot() == applied and plan(sandbox, out).returncode == 0
     opened, _ = compile_for(sandbox, tmp_path / "open", closed.replace("icc false", "icc true"), "nftables")
     assert sandbox.apply(opened).returncode == 0
     assert "table bridge netc" not in tables() and "table inet netc" in tables()
