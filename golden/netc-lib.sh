@@ -1305,13 +1305,34 @@ end_run() {
     trap - INT TERM HUP
 }
 
-netc_apply() {  # OUT [--plan | --plan=raw]
+# netc_watch_firewalld OUT: apply OUT again each time firewalld says it reloaded. `firewall-cmd
+# --reload` goes to firewalld over D-Bus, not through systemd, so no unit's PartOf sees it;
+# firewalld then sends the signal org.fedoraproject.FirewallD1.Reloaded on the system bus (as
+# netavark's firewalld-reload service listens for). The plan goes first, so the journal says
+# what the reload removed. dbus-monitor ending (the bus restarted) ends the watch with 1:
+# systemd starts it again (netc-firewalld@.service).
+netc_watch_firewalld() {
+    have dbus-monitor || { say "error: missing tools: dbus-monitor (Debian's dbus-bin)"; exit 1; }
+    say "watching for firewalld's reloads (org.fedoraproject.FirewallD1.Reloaded on the system bus)"
+    dbus-monitor --system "type='signal',interface='org.fedoraproject.FirewallD1',member='Reloaded'" |
+        while IFS= read -r _wl; do
+            case $_wl in *"member=Reloaded"*) ;; *) continue ;; esac
+            say "firewalld reloaded: applying $1 again"
+            sh "$1/apply.sh" --plan
+            sh "$1/apply.sh" || say "warning: apply after firewalld's reload failed (see above)"
+        done
+    say "error: dbus-monitor ended: no longer watching firewalld"
+    exit 1
+}
+
+netc_apply() {  # OUT [--plan | --plan=raw | --watch-firewalld]
     NEW=$1
     case ${2:-} in
         --plan) netc_plan "$NEW" ""; return ;;
         --plan=raw) netc_plan "$NEW" raw; return ;;
+        --watch-firewalld) netc_watch_firewalld "$NEW"; return ;;
         "") ;;
-        *) say "error: unknown option $2 (apply.sh takes --plan)"; exit 2 ;;
+        *) say "error: unknown option $2 (apply.sh takes --plan or --watch-firewalld)"; exit 2 ;;
     esac
     MODE=apply
     trap 'say "interrupted"; say "rolled back: nothing had been changed yet"; unlocked_exit' INT TERM HUP

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import netc, write_spec
 
-UNITS = ["netc-apply@.service", "netc-reapply@.service"]
+UNITS = ["netc-apply@.service", "netc-firewalld@.service", "netc-reapply@.service"]
 
 
 @pytest.fixture

@@ -287,7 +287,9 @@ def add(sub) -> None:
                        description="Copy OUT/systemd's unit templates, netc-apply@.service (applies OUT at boot, "
                                    "after the network is up) and netc-reapply@.service (applies it again after "
                                    "nftables.service, firewalld.service, ufw.service or netfilter-persistent.service "
-                                   "restarts or reloads through systemd), into DEST (default "
+                                   "restarts or reloads through systemd) and netc-firewalld@.service (applies it "
+                                   "again after `firewall-cmd --reload`, from firewalld's D-Bus signal), into DEST "
+                                   "(default "
                                    f"{UNITS_DIR}), and print the systemctl commands that enable them for OUT "
                                    "(the instance is OUT's absolute path, systemd-escape --path); --enable runs "
                                    "them. Each unit runs the plan first, so the journal says what apply repaired.")

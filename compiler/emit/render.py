@@ -31,7 +31,7 @@ from .templates import template
 # At this many containers, render splits its work between two processes (when
 # the machine has two CPUs): below it a fork costs more than it saves.
 PARALLEL_FROM = 2000
-UNITS = ("netc-apply", "netc-reapply")   # templates/UNIT.service.j2 -> OUT/systemd/UNIT@.service
+UNITS = ("netc-apply", "netc-reapply", "netc-firewalld")   # templates/UNIT.service.j2 -> OUT/systemd/UNIT@.service
 
 
 def _side(network: ir.Network, backend: str) -> tuple[dict[str, str], str]:

@@ -92,3 +92,78 @@ def test_what_the_reapply_unit_runs_restores_the_network(sandbox, tmp_path, back
     assert traffic() == ["web", "db"]
     sandbox.stop_servers()
     assert sandbox.teardown(out).returncode == 0
+
+
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_type="signal"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+  </policy>
+</busconfig>
+"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_firewalld_unit_repairs_after_firewall_cmd_reload(sandbox, tmp_path, backend):
+    """`firewall-cmd --reload` never passes through systemd: netc-firewalld@.service's command
+    (`apply.sh --watch-firewalld`) listens for firewalld's D-Bus signal Reloaded. A D-Bus daemon
+    of the test's own runs in the sandbox (a bus socket of its own, as the system bus); the
+    firewall is flushed as a reload does, `dbus-send` sends the signal as firewalld does, and
+    the watch repairs netc's firewall: the state is again the applied one, traffic flows."""
+    import os
+    import shutil
+    import signal
+    import time
+    for tool in ("dbus-daemon", "dbus-monitor", "dbus-send"):
+        if not shutil.which(tool):
+            pytest.skip(f"needs {tool} (Debian's dbus-daemon and dbus-bin)")
+    out, net = compile_for(sandbox, tmp_path, SPEC, backend)
+    assert sandbox.apply(out).returncode == 0
+    state_applied = state(sandbox)
+    (_, argv), = unit_commands(out, "netc-firewalld@.service")
+    assert argv[-1] == "--watch-firewalld"
+    socket = tmp_path / "bus"
+    (tmp_path / "bus.conf").write_text(BUS_CONFIG.format(socket=socket))
+    enter = ["nsenter", f"--net=/var/run/netns/{sandbox.host}", "--"]
+    env = sandbox.env(DBUS_SYSTEM_BUS_ADDRESS=f"unix:path={socket}")
+    daemon = subprocess.Popen([*enter, "dbus-daemon", "--nofork", "--nopidfile", f"--config-file={tmp_path / 'bus.conf'}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    watch = None
+    try:
+        for _ in range(100):
+            if socket.exists():
+                break
+            time.sleep(0.05)
+        watch = subprocess.Popen([*enter, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env=env, start_new_session=True)
+        assert "watching for firewalld's reloads" in watch.stderr.readline()
+        time.sleep(0.5)       # dbus-monitor has become a monitor
+        sandbox.serve(container(net, "web")["netns"], "web", "tcp:80")
+        in_ns(sandbox.host, "nft", "flush", "ruleset")      # what a reload does to rules not its own
+        assert state(sandbox) != state_applied
+        subprocess.run([*enter, "dbus-send", "--system", "--type=signal", "/org/fedoraproject/FirewallD1",
+                        "org.fedoraproject.FirewallD1.Reloaded"], check=True, env=env, timeout=30)
+        said = []
+        for line in watch.stderr:                            # the watch says so, then apply's own lines
+            said.append(line)
+            if line.startswith("netc: applied"):
+                break
+        assert any("firewalld reloaded" in l for l in said) and "1 repaired" in said[-1], said
+        assert state(sandbox) == state_applied
+        a = sandbox.ask(sandbox.outside, f"tcp:{HOST_IP}:8080")
+        assert [v.split()[0] for v in a.values()] == ["web"]
+    finally:
+        for p in (watch, daemon):
+            if p is not None and p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)            # the groups this test started
+                p.wait(timeout=30)
+        sandbox.stop_servers()
+    assert sandbox.teardown(out).returncode == 0

@@ -13,6 +13,8 @@
 #
 #   sh apply.sh --plan   print what apply would change now, and change nothing
 #                        (exit 0: nothing to change, 1: changes, 2: error)
+#   sh apply.sh --watch-firewalld   apply again each time firewalld reloads
+#                        (`firewall-cmd --reload`; systemd/netc-firewalld@.service)
 set -u
 set -f
 # This folder, whatever its name holds: $(...) drops trailing newlines, so it
