@@ -1,7 +1,8 @@
 # The two commands of the README: `make demo` and `make test`.
 # Each installs what it needs: Debian's iptables, nftables, conntrack and
 # iproute2 where missing (apt-get, as root), graphviz (`netc graph` lays pictures out with
-# dot), runc and busybox-static (the real-runtime test, docs/runtimes.md), and
+# dot), runc and busybox-static (the real-runtime test, docs/runtimes.md),
+# dbus-bin and dbus-daemon (the firewalld-reload watch and its test), and
 # netc with its Python dependencies into .venv.
 
 PYTHON ?= python3
@@ -13,7 +14,7 @@ STAMP  := $(VENV)/.installed
 
 system:
 	@missing=""; \
-	for pair in ip:iproute2 iptables-restore:iptables nft:nftables conntrack:conntrack dot:graphviz runc:runc busybox:busybox-static zsh:zsh; do \
+	for pair in ip:iproute2 iptables-restore:iptables nft:nftables conntrack:conntrack dot:graphviz runc:runc busybox:busybox-static zsh:zsh dbus-monitor:dbus-bin dbus-daemon:dbus-daemon; do \
 	  cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || missing="$$missing $$pkg"; \
 	done; \
