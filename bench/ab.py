@@ -5,7 +5,8 @@
 On a shared machine the absolute figures of one run move with the other work on it;
 runs taken by turns (this, the other, this, ...) see the same load, so their ratio is
 the comparison. Measured: `netc compile` of bench/gen.py 10,000 (output in memory), and
-a fresh apply of bench/gen.py 1,000 on both backends, each build applying its own
+a fresh apply of bench/gen.py 1,000 on both backends (and with --icc-false on nftables,
+where its bridge table holds a port per container), each build applying its own
 compiled tree (apply.sh) in a fresh sandbox, then teardown. Writes results.json's "ab"
 (report.py shows it beside the run's own figures). As root.
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+import gen  # noqa: E402
 import run  # noqa: E402
 import specs  # noqa: E402
 
@@ -37,11 +39,11 @@ def compile_once(netc: str, spec: Path, out: Path, backend: str = "iptables", pr
     return run.run_measured(cmd)[0]
 
 
-def apply_once(netc: str, work: Path, n: int, backend: str) -> float:
+def apply_once(netc: str, work: Path, n: int, backend: str, icc: bool = True) -> float:
     from netc.prove.sandbox import Sandbox
     sb = Sandbox(state_parent=str(work))
     try:
-        spec = run.fresh_spec(work / "ab-apply", specs.scale(n))
+        spec = run.fresh_spec(work / "ab-apply", specs.scale(n) if icc else gen.generate(n, icc=False))
         compile_once(netc, spec, work / "ab-apply" / "out", backend, sb.prefix)
         took = run._apply_timed(sb, work / "ab-apply" / "out")[0]
         if sb.teardown(work / "ab-apply" / "out").returncode != 0:
@@ -66,6 +68,9 @@ def main() -> int:
         cases = [("compile 10,000", lambda b: compile_once(builds[b], spec, work / "ab-compile" / "out"))]
         for backend in ("iptables", "nftables"):
             cases.append((f"apply 1,000 ({backend})", lambda b, be=backend: apply_once(builds[b], work, 1000, be)))
+        # icc false: the nftables backend's bridge table (a port each) and its mark chain
+        cases.append(("apply 1,000 icc false (nftables)",
+                      lambda b: apply_once(builds[b], work, 1000, "nftables", icc=False)))
         for name, fn in cases:
             times: dict[str, list[float]] = {"this": [], "other": []}
             for i in range(args.runs):

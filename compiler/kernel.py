@@ -34,9 +34,20 @@ HOOKS = {
     ("output", "mangle"): -150,
     ("prerouting", "nat"): -100,
     ("output", "nat"): -100,
+    ("prerouting", "mark"): -90,   # after nat (-100) translated a connection: nftables marks it (below)
     ("forward", "filter"): 0,
+    ("forward", "bridge"): 0,      # the bridge family's forward hook: frames between two ports of one bridge
     ("postrouting", "nat"): 100,
 }
+
+# The bit of the packet mark the nftables backend sets on translated traffic that
+# enters from one of its bridges (prerouting, after nat): where br_netfilter (another
+# tool's) runs the IP hooks on bridged frames, a connection translated there to a
+# container of the same bridge goes on as a bridged frame, which the bridge family's
+# forward hook (no connection tracking there) recognizes by this bit and leaves to the
+# IP hooks that judged it. Only this bit is set (the rest of the mark is kept); nothing
+# else reads it. docs/semantics.md, "No br_netfilter with the nftables backend".
+TRANSLATED_MARK = 0x01000000
 
 # Addresses no bridge, container or p2p end can use: the kernel never routes them
 # as a unicast destination (RFC 1122 3.2.1.3 and RFC 5735: "this network", loopback,

@@ -653,27 +653,55 @@ ct_forget() {
 # same transaction flushes netc's chains as the table holds them now, then deletes its
 # sets, maps and chains, all but user-forward.
 nft_input() {  # RULES: the whole transaction, on standard output
-    nft -t list table inet netc 2>/dev/null | awk -v user="user-forward" -v t="inet netc" '
+    # What the administrator's chain refers to (nft_user_refs) is emptied, not deleted, since
+    # the kernel keeps a set or chain a rule refers to: RULES declares it again and fills it.
+    nft -t list table inet netc 2>/dev/null | awk -v user="user-forward" \
+            -v t="inet netc" -v refs="$(nft_user_refs | tr '\n' ' ')" '
+        BEGIN { split(refs, r, " "); for (i in r) keep[r[i]] }
         /^\t(chain|set|map) .* \{$/ && $2 != user { kind[++n] = $1; name[n] = $2 }
         END {
-            for (i = 1; i <= n; i++) if (kind[i] == "chain") print "flush chain", t, name[i]
-            for (i = 1; i <= n; i++) if (kind[i] != "chain") print "delete", kind[i], t, name[i]
-            for (i = 1; i <= n; i++) if (kind[i] == "chain") print "delete chain", t, name[i]
+            for (i = 1; i <= n; i++) if (kind[i] == "chain" || name[i] in keep) print "flush", kind[i], t, name[i]
+            for (i = 1; i <= n; i++) if (kind[i] != "chain" && !(name[i] in keep)) print "delete", kind[i], t, name[i]
+            for (i = 1; i <= n; i++) if (kind[i] == "chain" && !(name[i] in keep)) print "delete chain", t, name[i]
         }'
     cat "$1"
 }
 nft_load() { nft_input "$1" > "$W/nft.load" && nft -f "$W/nft.load"; }
+# nft_user_refs: the sets, maps and chains of netc's table that the administrator's chain
+# refers to (`@published`, `jump fwd-in-docker0`), one a line. The kernel deletes none of
+# them while a rule refers to it: a load empties and fills them again, teardown empties them.
+nft_user_refs() {
+    nft list chain inet netc user-forward 2>/dev/null | awk '
+        /^\t\t/ { for (i = 1; i <= NF; i++) {
+            if ($i ~ /^@/) { n = substr($i, 2); sub(/[^A-Za-z0-9_.-].*$/, "", n); print n }
+            if (($i == "jump" || $i == "goto") && i < NF) { n = $(i + 1); sub(/[^A-Za-z0-9_.-].*$/, "", n); print n } } }' |
+        sort -u
+}
+nft_user_refused() {  # WHAT: say why netc cannot WHAT when the administrator's rules refer to its own
+    _refs=$(nft_user_refs | tr '\n' ' ')
+    [ -n "$_refs" ] || return 1
+    tell "error: a rule of yours in chain user-forward (table inet netc) refers to netc's own" \
+        "${_refs% }, which the kernel will not let netc $1 (a set whose type this tree changes, a chain it makes a" \
+        "base chain): match with sets and values of your own (nft -a list chain inet netc" \
+        "user-forward shows each rule's handle, to delete it with)."
+}
 # teardown: the table goes, unless user-forward holds rules: then netc's chains, sets and
 # maps go, the table stays with that chain, and teardown says so.
 nft_drop() {
     _un=$(nft list chain inet netc user-forward 2>/dev/null | awk '/^\t\t/ { n++ } END { print n + 0 }')
     if [ "${_un:-0}" -gt 0 ]; then
-        { nft_input /dev/null; } > "$W/nft.drop" && nft -f "$W/nft.drop"
+        { nft_input /dev/null; } > "$W/nft.drop" || return 1
+        if ! nft -f "$W/nft.drop"; then
+            nft_user_refused "remove"
+            return 1
+        fi
+        _refs=$(nft_user_refs | tr '\n' ' ')
         tell "kept table inet netc with its chain user-forward: it holds $_un rule(s) of yours" \
-            "(delete them, then: nft delete table inet netc)"
+            "${_refs:+"(and, emptied, netc's ${_refs% } that they refer to) "}(delete them, then: nft delete table inet netc)"
     else
         nft delete table inet netc 2>/dev/null
     fi
+    nft delete table bridge netc 2>/dev/null
     return 0
 }
 
@@ -906,7 +934,9 @@ observe_firewall() {
             nftables)
                 _tb=${_what#table=}
                 # The administrator's chain is theirs: its rules are no drift.
+                # (and netc's bridge table, which the same file loads)
                 if nft list table "${_tb%/*}" "${_tb#*/}" > "$2/nft.raw" 2>/dev/null &&
+                        { nft list table bridge "${_tb#*/}" >> "$2/nft.raw" 2>/dev/null || true; } &&
                         awk -v u="user-forward" '/^\tchain / { skip = ($2 == u) } !skip { print }
                             /^\t}$/ { skip = 0 }' "$2/nft.raw" > "$2/nft.list"; then
                     echo "firewall nftables $(tr ',{} \t' '\n\n\n\n\n' < "$2/nft.list" | grep . | sort | cksum | tr ' ' -)"
@@ -1332,7 +1362,11 @@ netc_apply() {  # OUT [--plan | --plan=raw]
     fi
     if grep -q '^up next firewall ' "$W/exec" && [ "$(cat "$W/fwcheck.rc" 2>/dev/null)" != 0 ]; then
         cat "$W/fwcheck" >&2
-        say "error: the kernel does not accept the firewall rules; nothing was changed"
+        if ! { grep -q '^firewall nftables' "$NEXT/objects" && nft_user_refused "replace"; }; then
+            say "error: the kernel does not accept the firewall rules; nothing was changed"
+        else
+            say "nothing was changed"
+        fi
         rm -rf "$NEXT"
         end_run
         exit 1

@@ -33,7 +33,7 @@ p2p sealed n2 { sealed 10.1.1.1/32; n2 10.1.1.2/32 }
 GW = "172.17.42.1"
 DB, WEB, LONE, FAR = "172.17.0.2", "172.17.0.3", "172.17.0.4", "10.10.0.2"
 
-# (from, to, verdict, delivered_to, source seen, why)
+# (from, to, verdict, delivered_to, source seen (or {backend: source seen}), why)
 CASES = [
     ("web", "db:5432", "accept", "db", WEB, "a link on an exposed port"),
     ("web", "db:53/udp", "accept", "db", WEB, "a link, udp"),
@@ -45,7 +45,8 @@ CASES = [
     ("outside", "host:8443", "drop", "host", None, "127.0.0.1 only: not from outside"),
     ("host", "host:8443", "accept", "web", GW, "127.0.0.1 from the host, masqueraded"),
     ("host", "host:8080", "accept", "web", GW, "0.0.0.0 covers 127.0.0.1"),
-    ("lone", "host:8080", "accept", "web", LONE, "another container's publish, under icc false"),
+    ("lone", "host:8080", "accept", "web", {"iptables": LONE, "nftables": GW},
+     "another container's publish, under icc false (nftables: the same bridge's publishes are masqueraded)"),
     ("web", "host:8080", "accept", "web", GW, "hairpin"),
     ("far", "host:8080", "accept", "web", GW, "a publish is public, also from another bridge (masqueraded into docker0)"),
     ("web", f"{FAR}:80", "drop", None, None, "bridges are isolated"),
@@ -73,6 +74,7 @@ def _network(tmp_path_factory, folder: str, text: str):
 def _expect(network, backend, src, dst, verdict, to, seen, why) -> None:
     """explain's verdict, where it delivers (for an accept, or a case that names one) and the source seen."""
     a = explain(network, src, dst, backend)
+    seen = seen[backend] if isinstance(seen, dict) else seen
     assert (a.verdict, a.delivered_to if verdict == "accept" or to else None, a.source_seen) == (verdict, to, seen), \
         f"{why}\n" + "\n".join(f"{s.where}: {s.text} [{s.verdict}]" for s in a.steps)
 
@@ -112,10 +114,29 @@ def test_iptables_false_and_ip_forward_false(tmp_path):
 def test_backends_agree_on_every_probe_of_every_example(spec):
     network = load(str(spec), lock=Lock()).network
     _, probes = plan(network)
+    hairpins = 0
     for p in probes:
         a, b = (explain(network, p.source, p.target, backend) for backend in BACKENDS)
+        if a.source_seen != b.source_seen and _same_bridge_publish(network, p.source, a, b):
+            hairpins += 1       # the one documented difference (docs/semantics.md): nftables masquerades
+            continue
         assert (a.verdict, a.delivered_to, a.source_seen, a.dnat) == (b.verdict, b.delivered_to, b.source_seen, b.dnat), \
             f"{spec.name}: {p.source} -> {p.target}"
+    assert hairpins < len(probes)
+
+
+def _same_bridge_publish(network, source: str, a, b) -> bool:
+    """A container reaching a publish of a container of its own bridge: the iptables backend (as
+    Docker without its userland proxy) keeps the source, the nftables backend (which goes without
+    br_netfilter) shows the bridge's address, as Docker's userland proxy and Podman do."""
+    by_name = {c.name: c for c in network.containers}
+    sender, receiver = by_name.get(source), by_name.get(a.delivered_to)
+    if not (sender and receiver and sender.bridge and sender.bridge == receiver.bridge and a.dnat):
+        return False
+    bridge = next(x for x in network.bridges if x.name == sender.bridge)
+    return (a.verdict, a.delivered_to, a.dnat) == (b.verdict, b.delivered_to, b.dnat) and \
+        a.source_seen in (str(sender.address), str(sender.address6)) and \
+        b.source_seen in (str(bridge.address), str(bridge.address6))
 
 
 def test_cli_human_and_json(tmp_path):
@@ -187,7 +208,8 @@ CASES6 = [
     ("outside", f"[{H6}]:5353/udp", "accept", "web", O6, "a udp publish, IPv6"),
     ("host", f"[{H6}]:8080", "accept", "web", GW6, "the host reaches an IPv6 publish, masqueraded"),
     ("host", "[::1]:8080", "drop", "host", None, "::1 is never translated: the host's own"),
-    ("lone", f"[{H6}]:8080", "accept", "web", LONE6, "another container's IPv6 publish"),
+    ("lone", f"[{H6}]:8080", "accept", "web", {"iptables": LONE6, "nftables": GW6},
+     "another container's IPv6 publish (nftables: masqueraded on the same bridge)"),
     ("web", f"[{H6}]:8080", "accept", "web", GW6, "hairpin in IPv6"),
     ("far", f"[{H6}]:8080", "accept", "web", GW6, "from another bridge, in IPv6"),
     ("web", f"[{FAR6}]:80", "drop", None, None, "bridges are isolated in IPv6"),

@@ -58,7 +58,9 @@ def test_nft_accepts(rules):
         from netc.prove.sandbox import _in_order
         assert _in_order(again.replace("\t\ttcp dport 9 drop\n", "")) == _in_order(first)
         assert "tcp dport 9 drop" in again
-        assert in_ns(ns, "nft", "list", "tables").stdout.split() == ["table", "inet", "netc"]
+        # and a bridge table where a bridge has icc false (docs/semantics.md)
+        bridged = ["table", "bridge", "netc"] if "\ntable bridge netc {\n" in rules.read_text() else []
+        assert in_ns(ns, "nft", "list", "tables").stdout.split() == ["table", "inet", "netc"] + bridged
 
 
 def test_nft_replaces_the_ip_table_of_an_earlier_netc():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from conftest import netc
 from netc.backends import iptables, nftables
 from netc.resolve.lock import Lock
 from netc.pipeline import load
@@ -36,3 +37,43 @@ def test_overlapping_published_ranges_merge_into_one_interval(tmp_path):
     rs = nftables.ruleset(load(str(path), lock=Lock()).network)
     keys = [e.key for e in rs.sets["published"]]
     assert [(str(k[1]), str(k[2])) for k in keys] == [("tcp", "80-83")]
+
+
+def _rules(tmp_path, text: str, backend: str = "nftables") -> tuple[str, str]:
+    """rules.nft (or rules.v4) and objects of a compiled spec."""
+    path = tmp_path / "s.netc"
+    path.write_text(text)
+    out = tmp_path / f"out-{backend}"
+    r = netc("compile", str(path), "-o", str(out), "--backend", backend)
+    assert r.returncode == 0, r.stderr
+    return (out / ("rules.nft" if backend == "nftables" else "rules.v4")).read_text(), (out / "objects").read_text()
+
+
+def test_a_bridge_table_only_where_a_bridge_has_icc_false(tmp_path):
+    spec = ("daemon { icc false }\nbridge open { bip 10.20.0.1/24; icc true }\n"
+            "container a { expose 80 }\ncontainer b { link a }\ncontainer c { net open }\ncontainer d { net a }\n")
+    text, objects = _rules(tmp_path, spec.replace("container d { net a }\n", ""))
+    bridge = text[text.index("\ntable bridge netc {\n"):]
+    # a's and b's ports go to docker0's chain; c's bridge forwards everything (no chain, no port)
+    assert '"ve-a" : jump br-docker0' in bridge and '"ve-b" : jump br-docker0' in bridge and "ve-c" not in bridge
+    assert "chain br-open" not in bridge and "meta protocol ip drop" in bridge
+    assert "meta mark & 0x01000000 == 0x01000000 accept" in bridge
+    assert "iifname @bridges ct status dnat meta mark set meta mark | 0x01000000" in text
+    assert "bridge-nf-call" not in objects and "br_netfilter" not in objects
+    # icc true everywhere: no bridge table (rules.nft deletes one an earlier tree made), no mark
+    text, _ = _rules(tmp_path, "container a { expose 80 }\ncontainer b { link a }\n")
+    assert "\ntable bridge netc {}\ndelete table bridge netc\n" in text and "\ntable bridge netc {\n" not in text
+    assert "mark-translated" not in text
+    # the iptables backend still needs br_netfilter, and says so as a change to the whole host
+    _, objects = _rules(tmp_path, spec.replace("container d { net a }\n", ""), "iptables")
+    assert "host-wide:" in objects and "bridge-nf-call-iptables" in objects
+
+
+def test_hairpin_is_one_masquerade_per_bridge_and_family_with_a_publish(tmp_path):
+    text, _ = _rules(tmp_path, "daemon { ipv6 true; fixed-cidr-v6 2001:db8:1::/64 }\n"
+                               "bridge quiet { bip 10.30.0.1/24; ipv6 false }\n"
+                               "container w { publish 8080:80; publish 9090:90 }\ncontainer q { net quiet }\n")
+    hairpin = [l.strip() for l in text.splitlines() if "ct status dnat masquerade" in l]
+    assert [h.split(" comment")[0] for h in hairpin] == [
+        'oifname "docker0" ip saddr 172.17.0.0/16 ct status dnat masquerade',
+        'oifname "docker0" ip6 saddr 2001:db8:1::/64 ct status dnat masquerade']

@@ -37,6 +37,7 @@ class Rendered:
 class Backend(Protocol):
     NAME: str            # --backend
     FIREWALL: bool       # False only for `none`: the spec turned the firewall off (iptables false)
+    BR_NETFILTER: bool   # its rules see traffic within a bridge only through br_netfilter (net.bridge.* sysctls)
 
     def ruleset(self, network: ir.Network) -> Ruleset:
         """The rules as the kernel will hold them (base chains, chains, sets), for explain."""

@@ -25,6 +25,7 @@ from .rules import Match, Neg, Rule, Ruleset, Verdict, net
 NAME = "iptables"
 ICMP6_TYPES = {"nd-neighbor-solicit": 135, "nd-neighbor-advert": 136}  # ip6tables-save writes the numbers
 FIREWALL = True
+BR_NETFILTER = True    # icc, links and replies within a bridge pass its FORWARD only through br_netfilter
 FORWARD, DNAT, POSTROUTING, GUARD = "NETC-FORWARD", "NETC-DNAT", "NETC-POSTROUTING", "NETC-GUARD"
 CHAINS = {"filter": (FORWARD,), "nat": (DNAT, POSTROUTING), "mangle": (GUARD,)}
 # The administrator's own chain: jumped to first from NETC-FORWARD, created empty when missing,

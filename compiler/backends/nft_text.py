@@ -7,7 +7,7 @@ from netaddr import IPAddress, IPNetwork
 
 from ..quote import nft_string
 from ..values import Family, PortRange, Proto, address_text
-from ..kernel import TRANSLATED
+from ..kernel import TRANSLATED, TRANSLATED_MARK
 from .rules import Element, Neg, Rule, Verdict
 
 V4, V6 = Family.V4, Family.V6
@@ -67,7 +67,9 @@ def rule_text(r: Rule) -> str:
     addressed = m.saddr is not None or m.daddr is not None or m.icmp6 or \
         any(f in ("saddr", "daddr") for lk in m.lookups for f in lk.fields) or \
         (r.dnat_map is not None and "daddr" in r.dnat_map[0])
-    if m.family is not None and not addressed:
+    if m.l3:   # the bridge family: the frame's protocol (ARP is neither)
+        out += ["meta protocol", {None: "{ ip, ip6 }", V4: "ip", V6: "ip6"}[m.family]]
+    elif m.family is not None and not addressed:
         out += ["meta nfproto", NFPROTO[m.family]]
     out += _cmp("iifname", m.iif, True)
     if m.iif_set:
@@ -89,6 +91,8 @@ def rule_text(r: Rule) -> str:
         out += ["fib saddr type local"]
     if m.dst_local:
         out += ["fib daddr type local"]
+    if m.marked:
+        out += [f"meta mark & {TRANSLATED_MARK:#010x} == {TRANSLATED_MARK:#010x}"]
     if m.ctstate is not None:
         neg = isinstance(m.ctstate, Neg)
         states = m.ctstate.value if neg else m.ctstate
@@ -106,6 +110,8 @@ def rule_text(r: Rule) -> str:
         out += [f"{r.vmap[0]}name vmap @{r.vmap[1]}"]
     elif r.verdict is Verdict.JUMP:
         out += ["jump", r.target]
+    elif r.verdict is Verdict.MARK:
+        out += [f"meta mark set meta mark | {TRANSLATED_MARK:#010x}"]
     elif r.verdict is Verdict.DNAT:
         fields, mapname = r.dnat_map
         out += ["meta l4proto { tcp, udp }", f"dnat {IP[m.family or V4]} to", _keys(fields, m.family), "map",
@@ -122,7 +128,8 @@ def _element_comment(origin) -> str:
 
 
 def element_text(name: str, e: Element) -> str:
-    key = " . ".join(f'"{k}"' if name in ("bridges", "forward-in", "forward-out") else _value(k) for k in e.key)
+    key = " . ".join(f'"{k}"' if name in ("bridges", "forward-in", "forward-out", "ports") else _value(k)
+                     for k in e.key)
     if e.value is None:
         return key + _element_comment(e.origin)
     if isinstance(e.value, str):

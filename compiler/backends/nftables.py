@@ -9,7 +9,6 @@ data lives in sets and maps, never in rules, each address-keyed one twice
 
     published   address . proto . port             translated traffic to accept
     links       parent . child . proto . port      link permissions (both directions)
-    hairpin     address . address . proto . port   a container reaching its own publish
     guard-any / guard-addr   [host .] proto . port     publishes with an allow-list
     allow-any / allow-addr   [host .] proto . port . network   who may reach them
     dnat-any    proto . port : address . port      publishes on every local address
@@ -17,7 +16,9 @@ data lives in sets and maps, never in rules, each address-keyed one twice
     bridges     netc's bridges (isolation)
     forward-in / forward-out   per-bridge dispatch: interface -> jump (verdict maps)
 
-so the number of rules grows with the number of bridges only; containers,
+so the number of rules grows with the number of bridges only; traffic within a bridge
+with icc false is filtered in a `bridge` table too, so the backend needs no br_netfilter
+(nft_bridge.py, and BR_NETFILTER below); containers,
 links and publishes add elements. A bridge's rules that are alike in both
 families (replies, isolation, icc...) are one rule; one that exists in one
 family only says so (`meta nfproto ipv4`). Comments carry the spec line: on rules the
@@ -35,6 +36,7 @@ from netaddr import IPNetwork
 
 from .. import ir
 from ..values import Family, PortRange
+from . import nft_bridge
 from .base import Rendered, RulesFile, Unsupported
 from ..kernel import ESTABLISHED, HOOKS, LOOPBACK, NEIGHBOUR_DISCOVERY, NEW, TRANSLATED
 from .rules import Element, Lookup, Match, Neg, Rule, Ruleset, Verdict
@@ -44,6 +46,7 @@ V4, V6 = Family.V4, Family.V6
 
 NAME = "nftables"
 FIREWALL = True
+BR_NETFILTER = False   # sees traffic within a bridge in its bridge table: no net.bridge.* sysctl, no module
 TABLE = "netc"
 FAMILY = "inet"
 OLD_FAMILY = "ip"    # netc's table before dual stack: rules.nft deletes it
@@ -56,7 +59,6 @@ USER_NOTE = ir.Origin("", 0, "rules of the administrator (user-forward: netc nev
 _BY_ADDRESS = {
     "published": "{a} . inet_proto . inet_service",
     "links": "{a} . {a} . inet_proto . inet_service",
-    "hairpin": "{a} . {a} . inet_proto . inet_service",
     "dnat-any": "inet_proto . inet_service : {a} . inet_service",
     "dnat-addr": "{a} . inet_proto . inet_service : {a} . inet_service",
     "guard-any": "inet_proto . inet_service",
@@ -70,6 +72,7 @@ SET_TYPES = {
     **{n + "6": t.format(a="ipv6_addr") for n, t in _BY_ADDRESS.items()},
     "forward-in": "ifname : verdict",
     "forward-out": "ifname : verdict",
+    **nft_bridge.SETS,     # the bridge table's own (a set belongs to one table)
 }
 
 
@@ -173,6 +176,9 @@ def ruleset(network: ir.Network) -> Ruleset:
 
     bridges = {b.name: _BridgeRules() for b in network.bridges}
     postrouting: dict[tuple, dict] = {}   # (kind, bridge or family) -> family -> (match, origin)
+    hairpin: dict[tuple, ir.Origin] = {}  # (bridge, family) with a publish -> the first one's origin (its comment)
+    subnet = {(b.name, fam): n for b in network.bridges for fam, n in ((V4, b.network), (V6, b.network6)) if n}
+    bridge_of = lambda a: next(b for (b, _), n in subnet.items() if a in n)  # noqa: E731
     for rule in network.rules:
         o, fam = rule.origin, rule.family
         if isinstance(rule, ir.Reply):
@@ -209,9 +215,8 @@ def ruleset(network: ir.Network) -> Ruleset:
         elif isinstance(rule, ir.Masquerade):
             postrouting.setdefault(("masq", rule.bridge, fam), {})[fam] = \
                 (Match(saddr=rule.network, oif=Neg(rule.bridge)), o)
-        elif isinstance(rule, ir.Hairpin):
-            rs.sets[set_name("hairpin", fam)].append(Element((rule.address, rule.address, rule.proto, rule.ports),
-                                                             None, o))
+        elif isinstance(rule, ir.Hairpin):   # per bridge, not per publish (below)
+            hairpin.setdefault((bridge_of(rule.address), fam), o)
         else:
             raise Unsupported(f"nftables: no lowering for {type(rule).__name__}")  # a new IR rule kind needs a lowering
 
@@ -252,14 +257,15 @@ def ruleset(network: ir.Network) -> Ruleset:
         fam, (match, o) = _one(by_family)
         add("nat-postrouting", Match(**{**_fields(match), "family": fam if match.saddr is None else None}),
             Verdict.MASQUERADE, o)
-    for fam in families:
-        if rs.sets[set_name("hairpin", fam)]:
-            add("nat-postrouting", Match(family=fam, lookups=(Lookup(("saddr", "daddr", "proto", "dport"),
-                                                                     set_name("hairpin", fam)),)),
-                Verdict.MASQUERADE, _note(f"hairpin: the elements of @{set_name('hairpin', fam)} say which publish"))
-    for name in ("published", "links", "hairpin"):
+    # Hairpin: a container reaching a publish of a container of its own bridge (itself included). Without
+    # br_netfilter the reply would be bridged straight back and never translated back by the host: so the
+    # connection leaves the host from the bridge's address, as with Docker's userland proxy and Podman.
+    for (b, fam), o in hairpin.items():
+        add("nat-postrouting", Match(oif=b, saddr=subnet[(b, fam)], ctstate=TRANSLATED), Verdict.MASQUERADE, o)
+    for name in ("published", "links"):
         for fam in families:
             rs.sets[set_name(name, fam)] = _merge(rs.sets[set_name(name, fam)])
+    nft_bridge.add(rs, network, bridges, families, TABLE)
     return rs
 
 
@@ -268,23 +274,25 @@ def _fields(match: Match) -> dict:
 
 
 def render(network: ir.Network) -> Rendered:
-    """The backend's part of the output tree: rules.nft."""
+    """The backend's part of the output tree: rules.nft (netc's inet table, and its bridge table)."""
     rs = ruleset(network)
-    sets = []
+    sets: dict[bool, list] = {False: [], True: []}    # in the bridge table?
     for n in rs.sets:
-        sets.append({"name": n, "type": SET_TYPES[n], "kind": "map" if ":" in SET_TYPES[n] else "set",
+        sets[n in nft_bridge.SETS].append({"name": n, "type": SET_TYPES[n], "kind": "map" if ":" in SET_TYPES[n] else "set",
                                        "interval": n.startswith("allow-") or _ranged(rs.sets[n]),
                                        "elements": [element_text(n, e) for e in rs.sets[n]]})
-    chains = []
+    chains: dict[bool, list] = {False: [], True: []}
     for chain in rs.chains.values():
         base = None
         if chain.hook:
-            kind = chain.kind if chain.kind in ("filter", "nat") else "filter"   # mangle: a filter chain at -150
+            kind = chain.kind if chain.kind in ("filter", "nat") else "filter"   # mangle (-150), mark, bridge
             base = f"type {kind} hook {chain.hook} priority {chain.priority}; policy accept;"
-        chains.append({"name": chain.name, "base": base, "rules": [rule_text(r) for r in chain.rules]})
+        chains[chain.table == nft_bridge.TABLE].append({"name": chain.name, "base": base,
+                                                    "rules": [rule_text(r) for r in chain.rules]})
     return Rendered({"rules.nft": RulesFile("rules.nft.j2", {"table": TABLE, "family": FAMILY, "old": OLD_FAMILY,
-                                                             "user": USER, "sets": sets, "chains": chains})},
-                    rs.rule_count)
+                                                             "user": USER, "sets": sets[False], "chains": chains[False],
+                                                             "bridge_sets": sets[True],
+                                                             "bridge_chains": chains[True]})}, rs.rule_count)
 
 
 def runtime() -> dict:

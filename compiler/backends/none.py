@@ -12,6 +12,7 @@ from .rules import Rule, Ruleset
 
 NAME = "none"
 FIREWALL = False
+BR_NETFILTER = False
 
 
 def ruleset(network: ir.Network) -> Ruleset:

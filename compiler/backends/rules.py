@@ -31,6 +31,7 @@ class Verdict(str, enum.Enum):
     VMAP = "VMAP"            # vmap: (field, map); the map gives JUMP targets
     DNAT = "DNAT"            # to_addr/to_ports, or dnat_map: (fields, map)
     MASQUERADE = "MASQUERADE"
+    MARK = "MARK"            # sets kernel.TRANSLATED_MARK in the packet's mark, and goes on
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,8 @@ class Match:
     lookups: tuple[Lookup, ...] = ()
     family: Family | None = None                   # meta nfproto ipv4|ipv6 (None: the chain's families)
     icmp6: tuple[str, ...] = ()                    # ICMPv6 types (neighbour discovery): no tcp/udp packet matches
+    l3: bool = False                               # IPv4 and IPv6 only (bridge family: not ARP): meta protocol
+    marked: bool = False                           # the packet carries kernel.TRANSLATED_MARK
 
     def implied_family(self) -> Family | None:
         """The family the match is limited to: its own, or that of an address it compares."""

@@ -87,7 +87,9 @@ def add(sub) -> None:
                                    "unexposed port, every publish from outside, the host and a container, "
                                    "hairpin, egress, p2p), in IPv6 too where a container has it, compare each "
                                    "with explain's prediction, and tear "
-                                   "down. Exit 0 when all agree, 1 otherwise. Needs root.")
+                                   "down. The sandbox hands bridged frames to the IP hooks "
+                                   "(net.bridge.bridge-nf-call-*) as this host does. "
+                                   "Exit 0 when all agree, 1 otherwise. Needs root.")
     c.add_argument("spec", metavar="SPEC").complete = SPEC
     c.add_argument("--backend", choices=sorted(REGISTRY), help="one backend (default: both)")
     c.add_argument("--sample", type=positive, metavar="N", help="at most N probes per backend (a fixed sample)")

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 
+from dataclasses import replace
+
 from .. import __version__, ir
 from ..backends import for_network, nftables
 from ..values import NetKind
@@ -47,6 +49,9 @@ def render(network: ir.Network, backend: str = "iptables", jobs: int | None = No
     jobs=2 computes the container files and netc.json in a forked child while
     this process renders the firewall; None decides by the size of the network
     and the number of CPUs. The text is the same either way (tested)."""
+    if not for_network(network, backend).BR_NETFILTER:
+        # (nftables: its bridge table filters traffic within a bridge) no br_netfilter, no bridge-nf-call sysctl
+        network = replace(network, sysctls=tuple(s for s in network.sysctls if not s.key.startswith("net.bridge.")))
     if jobs is None:
         jobs = 2 if (len(network.containers) >= PARALLEL_FROM and (os.cpu_count() or 1) > 1
                      and hasattr(os, "fork")) else 1

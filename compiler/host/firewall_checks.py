@@ -24,7 +24,7 @@ from .snapshot import Host
 
 NETC_CHAINS = {"NETC-FORWARD", "NETC-DNAT", "NETC-POSTROUTING", "NETC-GUARD"}
 # The nftables backend's table, and the one an earlier netc made (backends/nftables.py).
-NETC_TABLES = {(nftables.FAMILY, nftables.TABLE), (nftables.OLD_FAMILY, nftables.TABLE)}
+NETC_TABLES = {(nftables.FAMILY, nftables.TABLE), (nftables.OLD_FAMILY, nftables.TABLE), ("bridge", nftables.TABLE)}
 NETC_NAT_PRIORITY = HOOKS[("prerouting", "nat")]   # where both backends translate
 
 

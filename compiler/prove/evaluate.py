@@ -45,6 +45,8 @@ class Evaluator:
             return False, None
         if m.icmp6:  # neighbour discovery: explain's packets are tcp, udp or an echo
             return False, None
+        if m.marked and not p.marked:
+            return False, None
 
         def eq(value, want) -> bool:
             if want is None:
@@ -145,6 +147,10 @@ class Evaluator:
             if v is Verdict.RETURN:
                 steps.append(self.step(label, rule, element, "return"))
                 return None
+            if v is Verdict.MARK:
+                p.marked = True
+                steps.append(self.step(label, rule, element, "mark, and go on"))
+                continue
             if v is Verdict.MASQUERADE:
                 p.saddr = self.world.iface_address(p.oif, p.family)
                 steps.append(self.step(label, rule, element, f"masquerade to {p.saddr}"))

@@ -2,9 +2,12 @@
 
 The packet is walked the way the kernel walks it: out of the source namespace
 by its routes; on the host through mangle PREROUTING, where publishes' allow-lists
-drop, and nat PREROUTING (or mangle and nat OUTPUT when the host sends it), the routing decision, filter FORWARD, nat POSTROUTING; then to the
-receiver, and the reply's way back through FORWARD. At each hook the walk runs
-the backend's own Ruleset (backends/rules.py), the very objects the backend
+drop, and nat PREROUTING (or mangle and nat OUTPUT when the host sends it),
+the routing decision, filter FORWARD, nat POSTROUTING; then to the receiver,
+and the reply's way back through FORWARD. Between two containers of one bridge
+the packet is bridged: the iptables backend sees it through br_netfilter's IP
+hooks, the nftables backend in its bridge table's forward hook. At each hook
+the walk runs the backend's own Ruleset (backends/rules.py), the very objects the backend
 serialized, so explain speaks for the files netc wrote, for either backend.
 
 The sandbox's addresses stand for the world outside the spec: the host's
@@ -172,9 +175,13 @@ class Explainer:
 
     # ---------------------------------------------------------- cases
     def _bridged(self, p: Packet, answer: Answer, steps: list[Step], origin: str) -> Answer:
-        """Container to container on one bridge: br_netfilter runs the hooks, with iif = oif = the bridge."""
+        """Container to container on one bridge: with iptables, br_netfilter runs the IP hooks, with
+        iif = oif = the bridge; with nftables, the bridge family's forward hook, with the two ports
+        (where br_netfilter is on too, the IP hooks see the frame as well and say the same)."""
         p.oif = p.iif
         target = self.world.by_address.get(p.daddr)
+        if not self.backend.BR_NETFILTER:
+            return self._bridged_nft(p, answer, steps, origin, target)
         if self.eval.hook("prerouting", "mangle", p, steps) == "DROP":
             return self._done(answer, p, steps, "drop", None, "dropped before translation")
         if self.eval.hook("prerouting", "nat", p, steps) == "DROP":
@@ -186,6 +193,19 @@ class Explainer:
             steps.append(Step("bridge", f"no container has {p.daddr}", verdict="drop"))
             return self._done(answer, p, steps, "drop", None, "no such container")
         return self._deliver(p, answer, steps, target)
+
+    def _bridged_nft(self, p: Packet, answer: Answer, steps: list[Step], origin: str, target: str | None) -> Answer:
+        """The bridge family's forward hook, between the sender's port and the receiver's (their
+        host veths); the reply takes the same hook the other way. No translation on the way."""
+        w = self.world
+        if target is None:
+            steps.append(Step("bridge", f"no container has {p.daddr}", verdict="drop"))
+            return self._done(answer, p, steps, "drop", None, "no such container")
+        port = lambda name: w.owner(name).host_veth  # noqa: E731
+        p.iif, p.oif = port(origin), port(target)
+        if self.eval.hook("forward", "bridge", p, steps) == "DROP":
+            return self._done(answer, p, steps, "drop", None, "dropped in the bridge's forward hook")
+        return self._reply(p, answer, steps, target, kind="bridge")
 
     def _from_host(self, p: Packet, answer: Answer, steps: list[Step]) -> Answer:
         w = self.world
@@ -251,13 +271,14 @@ class Explainer:
     def _deliver(self, p: Packet, answer: Answer, steps: list[Step], target: str) -> Answer:
         return self._reply(p, answer, steps, target)
 
-    def _reply(self, p: Packet, answer: Answer, steps: list[Step], target: str) -> Answer:
-        """The reply goes back the same way as an established connection."""
+    def _reply(self, p: Packet, answer: Answer, steps: list[Step], target: str, kind: str = "filter") -> Answer:
+        """The reply goes back the same way as an established connection (through filter forward, or
+        the bridge family's forward hook between two ports)."""
         if p.iif is not None and p.oif is not None:
             reply = Packet(p.daddr, p.saddr, p.proto, p.dport, p.sport, iif=p.oif, oif=p.iif,
                            ct=frozenset({"ESTABLISHED"}) | (p.ct & {"DNAT"}))
             sub: list[Step] = []
-            verdict = self.eval.hook("forward", "filter", reply, sub)
+            verdict = self.eval.hook("forward", kind, reply, sub)
             for s in sub:
                 s.where = "reply: " + s.where
             steps.extend(sub)

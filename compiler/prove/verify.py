@@ -28,7 +28,22 @@ from .explain import Explainer
 from .world import World, outside_sources
 from ..values import Family, NetKind, Proto
 from ..emit.render import render as render_tree
-from .sandbox import HOST_IP, HOST_IP6, OUTSIDE_IP, OUTSIDE_IP6, Sandbox
+from .sandbox import HOST_IP, HOST_IP6, OUTSIDE_IP, OUTSIDE_IP6, Sandbox, in_ns
+
+BRIDGE_NF_CALLS = ("bridge-nf-call-iptables", "bridge-nf-call-ip6tables")
+
+
+def host_bridge_nf_calls() -> dict[str, str]:
+    """Whether this host hands bridged frames to the IP hooks (br_netfilter), per family: "0" where
+    the module is not loaded (nothing hands them over)."""
+    found = {}
+    for key in BRIDGE_NF_CALLS:
+        try:
+            value = Path("/proc/sys/net/bridge", key).read_text().strip()
+        except OSError:
+            value = "0"
+        found[key] = value if value in ("0", "1") else "0"
+    return found
 
 UNEXPOSED = 39999          # a port no container exposes unless the spec says so
 OUTSIDE_PORT = 7777
@@ -213,7 +228,7 @@ def prepare(network: ir.Network, box: Sandbox) -> ir.Network:
 
 
 def run(resolve, backend: str, sample: int | None = None, progress=None) -> list[Probe]:
-    """Apply in a sandbox, probe, compare.
+    """Apply in a sandbox whose bridge-nf-call sysctls are this host's, probe, compare.
 
     `resolve(prefix)` returns the network resolved with the sandbox's
     namespace prefix, so that its namespaces cannot collide with anything."""
@@ -221,6 +236,12 @@ def run(resolve, backend: str, sample: int | None = None, progress=None) -> list
     box = Sandbox()
     work = Path(tempfile.mkdtemp(prefix="netc-verify-"))
     try:
+        # The sandbox hands bridged frames to the IP hooks as this host does (a namespace's own
+        # default is 1 wherever br_netfilter is loaded): the nftables backend must hold either way.
+        calls = host_bridge_nf_calls()
+        for key, value in calls.items():
+            in_ns(box.host, "sh", "-c", f'[ ! -e "$1" ] || echo {value} > "$1"', "sh", f"/proc/sys/net/bridge/{key}")
+        say(f"sandbox {box.host}: net.bridge.bridge-nf-call-iptables {calls[BRIDGE_NF_CALLS[0]]} as on this host")
         network = prepare(resolve(box.prefix), box)
         servers, probes = plan(network, sample)
         explainer = Explainer(network, backend)

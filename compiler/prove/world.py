@@ -74,6 +74,7 @@ class Packet:
     iif: str | None = None
     oif: str | None = None
     ct: frozenset[str] = frozenset({"NEW"})
+    marked: bool = False         # carries kernel.TRANSLATED_MARK (nftables, set in prerouting after nat)
 
     @property
     def family(self) -> Family:

@@ -98,9 +98,10 @@ def test_dual_stack_publishes_links_hairpin_egress(sandbox, tmp_path, backend):
     assert a["tcp:[::1]:8080"] == "no answer"
     assert answered(a["tcp:127.0.0.1:9443"], "web")
 
-    # Another container's IPv6 publish keeps its address; a container's own is hairpinned.
+    # Another container's IPv6 publish keeps its address (iptables; the nftables backend masquerades
+    # a publish reached from its own bridge: docs/semantics.md); a container's own is hairpinned.
     a = sandbox.ask(ns["other"], f"tcp:{H6}:8080", f"tcp:{six(gw6)}:8082", f"udp:{H6}:5353")
-    assert all(answered(x, "web", other6) for x in a.values()), a
+    assert all(answered(x, "web", other6 if backend == "iptables" else gw6) for x in a.values()), a
     a = sandbox.ask(ns["web"], f"tcp:{H6}:8080", f"tcp:{six(gw6)}:8443", f"tcp:{H6}:8082")
     assert answered(a[f"tcp:{H6}:8080"], "web", gw6) and answered(a[f"tcp:{H6}:8082"], "web", gw6)
     assert a[f"tcp:{six(gw6)}:8443"] == "no answer"     # published on 2001:db8:ff::1 only

@@ -16,17 +16,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from netc.prove.sandbox import HOST_IP, NETNS_DIR, OUTSIDE_IP, in_ns, sh
-from util import compile_for, container
+from util import compile_for, container, plan
 
 BACKENDS = ["iptables", "nftables"]
-NETC = str(Path(sys.executable).parent / "netc")
 
 SPEC = """
 container db { expose 5432 }
@@ -37,11 +35,6 @@ p2p sealed db {
     db 10.1.1.2/32
 }
 """
-
-
-def plan(box, out: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["nsenter", f"--net={NETNS_DIR}/{box.host}", "--", NETC, "plan", str(out), *args],
-                          capture_output=True, text=True, env=box.env())
 
 
 def traffic_holds(box, net: dict) -> None:

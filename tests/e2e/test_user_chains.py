@@ -13,7 +13,7 @@ import pytest
 
 from netns import in_ns
 from netc.prove.sandbox import HOST_IP
-from util import compile_for, container
+from util import compile_for, container, plan
 
 BACKENDS = ["iptables", "nftables"]
 SPEC = """
@@ -137,3 +137,43 @@ def test_apply_never_changes_a_built_in_chains_policy(sandbox, tmp_path, backend
     assert before <= policies() and all(p.endswith("ACCEPT") for p in policies() - before)
     assert sandbox.teardown(out).returncode == 0
     assert before <= policies() and all(p.endswith("ACCEPT") for p in policies() - before)
+
+
+def test_a_user_rule_that_refers_to_netcs_own_sets_and_chains(sandbox, tmp_path):
+    """nftables: the kernel deletes no set or chain a rule refers to. A rule of the administrator's
+    that uses netc's set @published (drop outside clients of every publish but one) and jumps to a
+    chain of netc's keeps working across an update that changes them: apply empties and fills them
+    again instead of deleting them, plan then finds nothing, traffic follows the user's rule with
+    the new publishes; a tree that changes such a set's type fails before anything changes, naming
+    them; teardown keeps them, emptied, with the table, and says so."""
+    out, net = compile_for(sandbox, tmp_path / "a", SPEC, "nftables")
+    assert sandbox.apply(out).returncode == 0
+    web, db = container(net, "web"), container(net, "db")
+    in_ns(sandbox.host, "nft", "add rule inet netc user-forward iifname ext0 ip daddr . meta l4proto . th dport "
+                               f"@published ip daddr != {web['address']} drop")
+    in_ns(sandbox.host, "nft", "add rule inet netc user-forward iifname lo jump fwd-in-docker0")
+    sandbox.serve(web["netns"], "web", "tcp:80")
+    sandbox.serve(db["netns"], "db", "tcp:5432")
+    assert reach(sandbox, 8080, 5432) == ["web", "-"]
+    more, net2 = compile_for(sandbox, tmp_path / "b", MORE, "nftables")
+    r = sandbox.apply(more)
+    assert r.returncode == 0, r.stderr
+    cache = container(net2, "cache")
+    sandbox.serve(cache["netns"], "cache", "tcp:6379")
+    assert reach(sandbox, 8080, 5432, 6379) == ["web", "-", "-"]     # the new publish is in @published too
+    p = plan(sandbox, more)
+    assert p.returncode == 0, p.stdout + p.stderr
+    # A tree that changes the type of a set the rule uses (a port range makes @published an interval
+    # set) cannot load while the rule is there: apply says so and changes nothing.
+    ranged, _ = compile_for(sandbox, tmp_path / "c", MORE + "container r { publish 9000-9001:9000-9001 }\n", "nftables")
+    before = sandbox.snapshot()
+    r = sandbox.apply(ranged)
+    assert r.returncode == 1 and "refers to netc's own fwd-in-docker0 published" in r.stderr, r.stderr
+    assert "nothing was changed" in r.stderr and sandbox.snapshot() == before
+    sandbox.stop_servers()
+    r = sandbox.teardown(more)
+    assert r.returncode == 0 and "fwd-in-docker0 published" in r.stderr, r.stderr
+    left = in_ns(sandbox.host, "nft", "list", "table", "inet", "netc").stdout
+    assert "set published" in left and "elements" not in left and "chain fwd-in-docker0" in left
+    assert "chain filter-forward" not in left and "dnat" not in left        # netc's rules are gone
+    in_ns(sandbox.host, "nft", "delete", "table", "inet", "netc")

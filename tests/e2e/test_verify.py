@@ -125,3 +125,25 @@ def test_verify_reaches_p2p_peers_by_name(backend):
     by_name = [p for p in probes if p.target.split(":")[0] in ("one", "two")]
     assert len(by_name) >= 2 and all(p.agrees for p in by_name), verify.table(by_name)
     assert all(p.predicted.split()[0] in ("one", "two") for p in by_name)   # delivered, over the link
+
+
+@pytest.mark.parametrize("calls", ["0", "1"])
+def test_verify_runs_the_sandbox_as_the_host_hands_bridged_frames(tmp_path, calls):
+    """verify's sandbox takes this host's bridge-nf-call sysctls (a new namespace would get 1
+    wherever br_netfilter is loaded): run from a namespace where they are CALLS, it says so, and
+    the nftables backend's icc, links and same-bridge publishes agree with explain."""
+    import sys
+    from pathlib import Path
+    from netns import in_ns, namespace
+    require_namespaces()
+    spec = tmp_path / "s.netc"
+    spec.write_text("daemon { icc false; ipv6 true; fixed-cidr-v6 2001:db8:1::/64 }\n"
+                    "container db { expose 5432 }\ncontainer web { link db; publish 8080:80 }\ncontainer lone {}\n")
+    with namespace("nv") as ns:
+        for key in verify.BRIDGE_NF_CALLS:
+            in_ns(ns, "sh", "-c", f"echo {calls} > /proc/sys/net/bridge/{key}")
+        r = in_ns(ns, str(Path(sys.executable).parent / "netc"), "verify", str(spec), "--backend", "nftables",
+                  check=False, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"net.bridge.bridge-nf-call-iptables {calls} as on this host" in r.stderr
+    assert "probes agree with explain" in r.stdout

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import netc
@@ -30,3 +32,11 @@ def host_port(net: dict, name: str, cport: int, proto: str = "tcp", host_ip: str
             hlo = int(m["host_ports"].split("-")[0])
             return hlo + cport - int(lo)
     raise KeyError((name, cport, proto))
+
+
+def plan(box, out: Path, *args: str) -> subprocess.CompletedProcess:
+    """`netc plan OUT` in the sandbox's host namespace."""
+    from netc.prove.sandbox import NETNS_DIR
+    netc_bin = str(Path(sys.executable).parent / "netc")
+    return subprocess.run(["nsenter", f"--net={NETNS_DIR}/{box.host}", "--", netc_bin, "plan", str(out), *args],
+                          capture_output=True, text=True, env=box.env(), timeout=300)

@@ -7,7 +7,7 @@
 # never `ip netns exec`). It reads the host, compares it with `objects` and
 # with what the last apply recorded, and runs the commands of the objects that
 # are missing, changed or different on the host: 1 bridge(s), 0 container(s),
-# 0 p2p link(s), 20 firewall rule(s). Before each step it writes how to undo
+# 0 p2p link(s), 26 firewall rule(s). Before each step it writes how to undo
 # it; any failure, or SIGINT/SIGTERM/SIGHUP, undoes every step and exits 1.
 # Re-applying an intact host changes nothing.
 #
