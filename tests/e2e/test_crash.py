@@ -113,6 +113,15 @@ UPDATE_MOMENTS = [(1, 0), (2, 0), (3, 0), (3, 0.01), (4, 0), (5, 0), (5, 0.02), 
 TEARDOWN_MOMENTS = [(1, 0), (2, 0), (2, 0.01), (3, 0), (4, 0), (4, 0.01), (5, 0), (6, 0), (1, 0.01), (3, 0.01)]
 
 
+APPLY_FIREWALL, UPDATE_FIREWALL = 6, 7   # the firewall's step in the apply and in the update
+
+
+def step_name(progress: str, step: int) -> str:
+    """What a run's progress lines call STEP ("make 1 firewall object(s)")."""
+    prefix = f"netc-progress {step} "
+    return next((line[len(prefix):].strip() for line in progress.splitlines() if line.startswith(prefix)), "")
+
+
 def moments_for(moments: list[tuple[int, float]], backend: str, firewall: int) -> list[tuple[int, tuple[int, float]]]:
     """(index, moment) of MOMENTS this backend kills at: all of them under NETC_LONG=1; else the even
     ones (iptables) or the odd ones (nftables), and on both those of step FIREWALL."""
@@ -122,12 +131,12 @@ def moments_for(moments: list[tuple[int, float]], backend: str, firewall: int) -
 
 def test_the_backends_share_every_moment_of_the_matrices():
     """Whatever the sample, each moment is killed on at least one backend, the firewall's on both."""
-    for moments, firewall in ((APPLY_MOMENTS, 6), (UPDATE_MOMENTS, 7)):
+    for moments, firewall in ((APPLY_MOMENTS, APPLY_FIREWALL), (UPDATE_MOMENTS, UPDATE_FIREWALL)):
         taken = [{i for i, _ in moments_for(moments, b, firewall)} for b in BACKENDS]
         assert set().union(*taken) == set(range(len(moments)))
         assert all({i for i, m in enumerate(moments) if m[0] == firewall} <= t for t in taken)
     assert {TEARDOWN_MOMENTS[i % len(TEARDOWN_MOMENTS)] for b in BACKENDS
-            for i, _ in moments_for(APPLY_MOMENTS, b, 6)} == set(TEARDOWN_MOMENTS)
+            for i, _ in moments_for(APPLY_MOMENTS, b, APPLY_FIREWALL)} == set(TEARDOWN_MOMENTS)
 
 
 @pytest.fixture
@@ -154,8 +163,9 @@ def test_sigkill_of_apply_or_teardown_at_any_moment_is_recovered(box, tmp_path, 
     fresh = box.snapshot()
     assert box.teardown(out).returncode == 0
     assert box.snapshot() == before
-    for i, (step, delay) in moments_for(APPLY_MOMENTS, backend, firewall=6):
-        kill_at(box, out, "apply.sh", step, delay)
+    for i, (step, delay) in moments_for(APPLY_MOMENTS, backend, APPLY_FIREWALL):
+        died = kill_at(box, out, "apply.sh", step, delay)
+        assert step != APPLY_FIREWALL or "firewall" in step_name(died, step), died
         r = box.apply(out)
         assert r.returncode == 0 and recovered(r.stderr), r.stderr
         assert box.snapshot() == fresh, f"state differs from a fresh apply after SIGKILL at step {step}+{delay}s"
@@ -185,8 +195,9 @@ def test_sigkill_of_an_update_at_any_moment_is_recovered(box, tmp_path, backend)
     fresh = box.snapshot()
     assert box.teardown(second).returncode == 0
     assert box.apply(first, **fast).returncode == 0
-    for _, (step, delay) in moments_for(UPDATE_MOMENTS, backend, firewall=7):
-        kill_at(box, second, "apply.sh", step, delay, **fast)
+    for _, (step, delay) in moments_for(UPDATE_MOMENTS, backend, UPDATE_FIREWALL):
+        died = kill_at(box, second, "apply.sh", step, delay, **fast)
+        assert step != UPDATE_FIREWALL or "firewall" in step_name(died, step), died
         r = box.apply(second, **fast)
         assert r.returncode == 0 and recovered(r.stderr), r.stderr
         assert box.snapshot() == fresh, f"state differs from a fresh apply after SIGKILL at step {step}+{delay}s"
