@@ -10,7 +10,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-ipv6 test golden verify-long system venv clean
+.PHONY: demo demo-ipv6 test test-long golden verify-long system venv clean
 
 system:
 	@missing=""; \
@@ -38,8 +38,18 @@ venv: $(STAMP)
 	$(BIN)/pip install -q --no-deps --force-reinstall . 2>&1 | grep -v '^WARNING: Location' || true
 	@$(BIN)/netc --version
 
+# One worker per CPU. worksteal: a worker that runs out of tests takes half of another's
+# queue (xdist's default hands out fixed chunks in file order, which put every kernel test
+# on one worker and left the other idle for most of the run).
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist worksteal
+
 test: system venv
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto tests
+	$(PYTEST) tests
+
+# The same suite with the full matrices (NETC_LONG=1): every SIGKILL moment of
+# tests/e2e/test_crash.py on both backends, where `make test` shares them out.
+test-long: system venv
+	NETC_LONG=1 $(PYTEST) tests
 
 demo: system venv
 	$(BIN)/python examples/demo.py

@@ -17,6 +17,7 @@ import random
 import shutil
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,9 @@ def host_bridge_nf_calls() -> dict[str, str]:
 UNEXPOSED = 39999          # a port no container exposes unless the spec says so
 OUTSIDE_PORT = 7777
 MAX_PORTS_PER_RANGE = 3
+# probe.py processes at a time, and probes in each: at most 64 in flight, as many as a probe
+# server's listen backlog holds (one chunk of 64 at a time before)
+PARALLEL_ASKS, PROBES_PER_ASK = 4, 16
 
 
 @dataclass
@@ -261,7 +265,7 @@ def run(resolve, backend: str, sample: int | None = None, progress=None) -> list
         groups: dict[str, list[Probe]] = {}
         for p in probes:
             groups.setdefault(p.source, []).append(p)
-        done = 0
+        chunks = []
         for source, group in groups.items():
             if source == "outside" or source in {str(a) for a in extra}:
                 ns = box.outside
@@ -270,12 +274,21 @@ def run(resolve, backend: str, sample: int | None = None, progress=None) -> list
             else:
                 c = by_name[source]
                 ns = by_name[c.shares].netns if c.shares else c.netns
-            for i in range(0, len(group), 64):
-                chunk = group[i:i + 64]
-                results = box.ask(ns, *(p.dial for p in chunk))
-                for p in chunk:
-                    p.observed = _observed(results.get(p.dial, "no answer"))
-                done += len(chunk)
+            chunks += [(ns, group[i:i + PROBES_PER_ASK]) for i in range(0, len(group), PROBES_PER_ASK)]
+
+        def ask(chunk: tuple[str, list[Probe]]) -> list[Probe]:
+            ns, group = chunk
+            results = box.ask(ns, *(p.dial for p in group))
+            for p in group:
+                p.observed = _observed(results.get(p.dial, "no answer"))
+            return group
+
+        # A few chunks at a time: a probe that gets no answer waits out probe.py's bound, and
+        # those waits overlap instead of adding up (every probe has a socket of its own).
+        done = 0
+        with ThreadPoolExecutor(max_workers=PARALLEL_ASKS) as pool:
+            for group in pool.map(ask, chunks):
+                done += len(group)
                 say(f"probed {done}/{len(probes)}")
         box.stop_servers()
         r = box.teardown(out)

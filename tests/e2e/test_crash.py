@@ -6,6 +6,11 @@ namespace, namespaces, files, sysctls, the firewall, netc's state folder), and
 nothing of a dead run is left behind. The SIGKILL matrices kill the whole
 process group of apply.sh or teardown.sh at moments spread over their steps
 (a step's progress line, then a delay), on 200 containers.
+
+`make test` shares each matrix between the two backends: iptables takes its even
+moments, nftables its odd ones, and both take the moments in the firewall step (where
+the backends differ), so every moment is still killed at once per run. NETC_LONG=1
+(`make test-long`) runs every moment on both backends.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from netc.prove.sandbox import NETNS_DIR, Sandbox
 from util import compile_for
 
 BACKENDS = ["iptables", "nftables"]
+LONG = os.environ.get("NETC_LONG", "") not in ("", "0")
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 import gen  # noqa: E402  (bench/gen.py: the benchmark's deterministic specs)
@@ -107,6 +113,32 @@ UPDATE_MOMENTS = [(1, 0), (2, 0), (3, 0), (3, 0.01), (4, 0), (5, 0), (5, 0.02), 
 TEARDOWN_MOMENTS = [(1, 0), (2, 0), (2, 0.01), (3, 0), (4, 0), (4, 0.01), (5, 0), (6, 0), (1, 0.01), (3, 0.01)]
 
 
+APPLY_FIREWALL, UPDATE_FIREWALL = 6, 7   # the firewall's step in the apply and in the update
+
+
+def step_name(progress: str, step: int) -> str:
+    """What a run's progress lines call STEP ("make 1 firewall object(s)")."""
+    prefix = f"netc-progress {step} "
+    return next((line[len(prefix):].strip() for line in progress.splitlines() if line.startswith(prefix)), "")
+
+
+def moments_for(moments: list[tuple[int, float]], backend: str, firewall: int) -> list[tuple[int, tuple[int, float]]]:
+    """(index, moment) of MOMENTS this backend kills at: all of them under NETC_LONG=1; else the even
+    ones (iptables) or the odd ones (nftables), and on both those of step FIREWALL."""
+    parity = BACKENDS.index(backend)
+    return [(i, m) for i, m in enumerate(moments) if LONG or i % 2 == parity or m[0] == firewall]
+
+
+def test_the_backends_share_every_moment_of_the_matrices():
+    """Whatever the sample, each moment is killed on at least one backend, the firewall's on both."""
+    for moments, firewall in ((APPLY_MOMENTS, APPLY_FIREWALL), (UPDATE_MOMENTS, UPDATE_FIREWALL)):
+        taken = [{i for i, _ in moments_for(moments, b, firewall)} for b in BACKENDS]
+        assert set().union(*taken) == set(range(len(moments)))
+        assert all({i for i, m in enumerate(moments) if m[0] == firewall} <= t for t in taken)
+    assert {TEARDOWN_MOMENTS[i % len(TEARDOWN_MOMENTS)] for b in BACKENDS
+            for i, _ in moments_for(APPLY_MOMENTS, b, APPLY_FIREWALL)} == set(TEARDOWN_MOMENTS)
+
+
 @pytest.fixture
 def box():
     from netns import require_namespaces
@@ -122,7 +154,8 @@ def box():
 def test_sigkill_of_apply_or_teardown_at_any_moment_is_recovered(box, tmp_path, backend):
     """SIGKILL of apply at 10 moments of a 200-container apply, each followed by SIGKILL of
     teardown at one of 10 moments: the next apply recovers (rolls back) and applies, equal to a
-    fresh apply; the next teardown finishes, equal to before."""
+    fresh apply; the next teardown finishes, equal to before. (The moments of this backend:
+    moments_for.)"""
     out, _ = compile_for(box, tmp_path, spec(200), backend)
     was = scratch()
     before = box.snapshot()
@@ -130,8 +163,9 @@ def test_sigkill_of_apply_or_teardown_at_any_moment_is_recovered(box, tmp_path, 
     fresh = box.snapshot()
     assert box.teardown(out).returncode == 0
     assert box.snapshot() == before
-    for i, (step, delay) in enumerate(APPLY_MOMENTS):
-        kill_at(box, out, "apply.sh", step, delay)
+    for i, (step, delay) in moments_for(APPLY_MOMENTS, backend, APPLY_FIREWALL):
+        died = kill_at(box, out, "apply.sh", step, delay)
+        assert step != APPLY_FIREWALL or "firewall" in step_name(died, step), died
         r = box.apply(out)
         assert r.returncode == 0 and recovered(r.stderr), r.stderr
         assert box.snapshot() == fresh, f"state differs from a fresh apply after SIGKILL at step {step}+{delay}s"
@@ -149,7 +183,7 @@ def test_sigkill_of_an_update_at_any_moment_is_recovered(box, tmp_path, backend)
     """200 containers applied, then an update to 250 with 20 of the first removed, killed at 10
     moments: the next apply of the update equals a fresh apply of it; then back to the 200 (an
     update too), and at the end teardown equals before. (These runs read the namespaces as
-    `netc apply` does, from one process: NETC_OBSERVE_NS.)"""
+    `netc apply` does, from one process: NETC_OBSERVE_NS. The moments of this backend: moments_for.)"""
     first, _ = compile_for(box, tmp_path / "200", spec(200), backend)
     (tmp_path / "250").mkdir()   # the same lock: the containers kept keep their addresses and ports
     (tmp_path / "250" / "spec.lock").write_text((tmp_path / "200" / "spec.lock").read_text())
@@ -161,8 +195,9 @@ def test_sigkill_of_an_update_at_any_moment_is_recovered(box, tmp_path, backend)
     fresh = box.snapshot()
     assert box.teardown(second).returncode == 0
     assert box.apply(first, **fast).returncode == 0
-    for step, delay in UPDATE_MOMENTS:
-        kill_at(box, second, "apply.sh", step, delay, **fast)
+    for _, (step, delay) in moments_for(UPDATE_MOMENTS, backend, UPDATE_FIREWALL):
+        died = kill_at(box, second, "apply.sh", step, delay, **fast)
+        assert step != UPDATE_FIREWALL or "firewall" in step_name(died, step), died
         r = box.apply(second, **fast)
         assert r.returncode == 0 and recovered(r.stderr), r.stderr
         assert box.snapshot() == fresh, f"state differs from a fresh apply after SIGKILL at step {step}+{delay}s"
