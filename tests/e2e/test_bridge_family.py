@@ -65,10 +65,13 @@ def test_icc_links_and_publishes_hold_whatever_br_netfilter_does(sandbox, tmp_pa
     asks = [(src, f"[{c[dst][k]}]" if ":" in c[dst][k] else c[dst][k], port, proto)
             for src, dst, port, proto in direct for k in ("address", "address6") if c[dst].get(k)]
     asks += [(src, host, port, proto) for src, port, proto in published]
-    seen = {}
+    seen, answers = {}, {}
+    for src in {a[0] for a in asks}:   # each sender's probes at once: their waits for no answer overlap
+        answers[src] = sandbox.ask(c[src]["netns"], *(f"{proto}:{dial}:{port}" for s, dial, port, proto in asks
+                                                      if s == src))
     for src, dial, port, proto in asks:
         target = f"{proto}:{dial}:{port}"
-        answer = sandbox.ask(c[src]["netns"], target)[target]
+        answer = answers[src][target]
         predicted = explain(network, src, f"{dial}:{port}/{proto}", "nftables")
         want = f"{predicted.delivered_to} {predicted.source_seen}" if predicted.verdict == "accept" else "no answer"
         got = answer.replace("::ffff:", "")
