@@ -677,9 +677,12 @@ nft_user_refs() {
             if (($i == "jump" || $i == "goto") && i < NF) { n = $(i + 1); sub(/[^A-Za-z0-9_.-].*$/, "", n); print n } } }' |
         sort -u
 }
-nft_user_refused() {  # WHAT: say why netc cannot WHAT when the administrator's rules refer to its own
+nft_user_refused() {  # WHAT ERRORS: say why netc cannot WHAT, when the kernel's ERRORS (a file)
+    # name a set, map or chain the administrator's rules refer to; else return 1 (another cause)
     _refs=$(nft_user_refs | tr '\n' ' ')
-    [ -n "$_refs" ] || return 1
+    [ -n "$_refs" ] && awk -v refs="$_refs" 'BEGIN { n = split(refs, r, " ") }
+        { for (i = 1; i <= n; i++) if (index($0 " ", " " r[i] " ")) found = 1 }
+        END { exit !found }' "$2" || return 1
     tell "error: a rule of yours in chain user-forward (table inet netc) refers to netc's own" \
         "${_refs% }, which the kernel will not let netc $1 (a set whose type this tree changes, a chain it makes a" \
         "base chain): match with sets and values of your own (nft -a list chain inet netc" \
@@ -690,12 +693,12 @@ nft_user_refused() {  # WHAT: say why netc cannot WHAT when the administrator's 
 nft_drop() {
     _un=$(nft list chain inet netc user-forward 2>/dev/null | awk '/^\t\t/ { n++ } END { print n + 0 }')
     if [ "${_un:-0}" -gt 0 ]; then
+        _refs=$(nft_user_refs | tr '\n' ' ')
         { nft_input /dev/null; } > "$W/nft.drop" || return 1
-        if ! nft -f "$W/nft.drop"; then
-            nft_user_refused "remove"
+        if ! nft -f "$W/nft.drop" 2> "$W/nft.err"; then
+            nft_user_refused "remove" "$W/nft.err" || cat "$W/nft.err" >&2
             return 1
         fi
-        _refs=$(nft_user_refs | tr '\n' ' ')
         tell "kept table inet netc with its chain user-forward: it holds $_un rule(s) of yours" \
             "${_refs:+"(and, emptied, netc's ${_refs% } that they refer to) "}(delete them, then: nft delete table inet netc)"
     else
@@ -1383,7 +1386,7 @@ netc_apply() {  # OUT [--plan | --plan=raw | --watch-firewalld]
     fi
     if grep -q '^up next firewall ' "$W/exec" && [ "$(cat "$W/fwcheck.rc" 2>/dev/null)" != 0 ]; then
         cat "$W/fwcheck" >&2
-        if ! { grep -q '^firewall nftables' "$NEXT/objects" && nft_user_refused "replace"; }; then
+        if ! { grep -q '^firewall nftables' "$NEXT/objects" && nft_user_refused "replace" "$W/fwcheck"; }; then
             say "error: the kernel does not accept the firewall rules; nothing was changed"
         else
             say "nothing was changed"

@@ -62,19 +62,18 @@ def add(rs: Ruleset, network: ir.Network, bridges: dict, families, inet_table: s
                 origin=_note("translated on a bridge of netc: the bridge table lets it through where "
                              "br_netfilter bridges it")))
     rs.chain(TABLE, "forward", hook="forward", kind="bridge", priority=HOOKS[("forward", "bridge")])
-    rs.sets["ports"] = []
+    rs.sets["ports"] = [Element((c.host_veth,), f"br-{c.bridge}", c.origin) for c in network.containers
+                        if c.mode is NetKind.BRIDGE and c.bridge in closed and c.host_veth and not c.shares]
     for fam in families:
         rs.sets[_name(LINKS, fam)] = list(rs.sets[_name("links", fam)])
     rs.add(Rule(TABLE, "forward", Match(), Verdict.VMAP, vmap=("iif", "ports")))
     for b, r in closed.items():
         chain = f"br-{b}"
         rs.chain(TABLE, chain)
-        for c in network.containers:
-            if c.mode is NetKind.BRIDGE and c.bridge == b and c.host_veth and not c.shares:
-                rs.sets["ports"].append(Element((c.host_veth,), chain, c.origin))
         rs.add(Rule(TABLE, chain, Match(marked=True), Verdict.ACCEPT,
                     origin=_note("translated by a publish, judged by the IP hooks (br_netfilter)")))
-        for fam in (f for f, (accept, _) in r.icc.items() if not accept):
+        drop = [f for f, (accept, _) in r.icc.items() if not accept]
+        for fam in drop:
             links = _name(LINKS, fam)
             rs.add(Rule(TABLE, chain, Match(family=fam, lookups=(Lookup(("saddr", "daddr", "proto", "dport"), links),)),
                         Verdict.ACCEPT, origin=_note(f"links: the elements of @{links} say which link")))
@@ -83,6 +82,5 @@ def add(rs: Ruleset, network: ir.Network, bridges: dict, families, inet_table: s
         if r.neighbours:
             rs.add(Rule(TABLE, chain, Match(icmp6=NEIGHBOUR_DISCOVERY), Verdict.ACCEPT,
                         origin=next(iter(r.neighbours.values()))))
-        drop = [f for f, (accept, _) in r.icc.items() if not accept]
         rs.add(Rule(TABLE, chain, Match(l3=True, family=None if len(drop) == 2 else drop[0]), Verdict.DROP,
                     origin=r.icc[drop[0]][1]))
